@@ -1,0 +1,30 @@
+/** `@central-hub/config/wire`: the wire contract's schemas, for people who build or test hubs. */
+export {
+  configDocumentSchema,
+  DEFAULT_SUBJECT_PREFIX,
+  epochMsSchema,
+  errorBodySchema,
+  historyActionSchema,
+  historyEntrySchema,
+  historyResponseSchema,
+  isValidServiceName,
+  noticeSchema,
+  broadcastStatusSchema,
+  SERVICE_NAME_MAX_LENGTH,
+  SERVICE_NAME_PATTERN,
+  serviceNameSchema,
+  subjectFor,
+  VERSION_MAX_LENGTH,
+  wireConfigSchema,
+  writeResponseSchema,
+} from './hub/wire.js';
+export type {
+  BroadcastStatus,
+  ConfigDocument,
+  ConfigObject,
+  ErrorBody,
+  HistoryAction,
+  HistoryResponse,
+  Notice,
+  WriteResponse,
+} from './hub/wire.js';
