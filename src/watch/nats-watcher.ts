@@ -1,0 +1,344 @@
+/**
+ * Turns NATS traffic into triggers: a validated notice per watched service, an invalid-notice report,
+ * and a resync after every reconnect. It owns no refresh logic; the client decides what a trigger does.
+ *
+ * Core NATS is at-most-once: anything published while we were disconnected is gone, hence `onResync`.
+ */
+import { connect, DebugEvents, Events } from 'nats';
+import type { ConnectionOptions, NatsConnection, Status, Subscription } from 'nats';
+import { ConfigError } from '../errors.js';
+import { DEFAULT_SUBJECT_PREFIX, type Notice, serviceNameSchema, subjectFor } from '../hub/wire.js';
+import { type Logger, safeLogger } from '../logger.js';
+import { DEFAULT_MAX_NOTICE_BYTES, parseNotice } from './notice.js';
+
+export type NatsState = 'off' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** Ping every 10 s, give up on the socket after 3 missed pongs: a dead broker is noticed within ~30 s. */
+export const DEFAULT_NATS_PING_INTERVAL_MS = 10_000;
+export const DEFAULT_NATS_MAX_PING_OUT = 3;
+export const DEFAULT_NATS_RECONNECT_TIME_WAIT_MS = 1_000;
+export const DEFAULT_NATS_RECONNECT_JITTER_MS = 500;
+/** How long close() waits for a drain of a connection we opened before closing it hard. */
+export const DEFAULT_NATS_DRAIN_TIMEOUT_MS = 5_000;
+
+export interface NatsWatcherOptions {
+  /** Services to watch; each is subscribed on its exact subject `<subjectPrefix>.<service>`, never a wildcard. */
+  services: readonly string[];
+  /**
+   * Subject prefix.
+   * @default 'config.update'
+   */
+  subjectPrefix?: string;
+  /** Servers to connect to; the watcher then owns the connection and drains it on close(). */
+  servers?: string | string[];
+  /** A connection the service already has; never closed or drained by the watcher. */
+  connection?: NatsConnection;
+  /**
+   * Extra nats options for a connection we open. `maxReconnectAttempts` is always -1 (the nats default
+   * gives up after 10 attempts); ping and reconnect timings default to the `DEFAULT_NATS_*` constants.
+   */
+  connectOptions?: Partial<ConnectionOptions>;
+  /**
+   * Payloads above this size are reported as invalid without being parsed.
+   * @default 1_048_576
+   */
+  maxNoticeBytes?: number;
+  /** A validated notice for a watched service. Duplicate or older notices are delivered too: the caller compares revisions. */
+  onNotice: (service: string, notice: Notice) => void;
+  /** A malformed, oversize or foreign-service payload; it is dropped after this report. */
+  onInvalidNotice: (service: string, error: ConfigError) => void;
+  /**
+   * Called after every reconnect, and after a first connection that only succeeded once start() had
+   * returned: notices may have been missed, so every watched service should be refetched.
+   */
+  onResync: () => void;
+  /** Every change of `state`. */
+  onStateChange?: (state: NatsState) => void;
+  /** @default silent */
+  logger?: Partial<Logger>;
+}
+
+const WILDCARD_OR_SPACE = /[*>\s]/;
+
+export class NatsWatcher {
+  readonly #services: readonly string[];
+  readonly #prefix: string;
+  readonly #handed: NatsConnection | undefined;
+  readonly #connectOptions: ConnectionOptions;
+  readonly #maxNoticeBytes: number;
+  readonly #onNotice: NatsWatcherOptions['onNotice'];
+  readonly #onInvalidNotice: NatsWatcherOptions['onInvalidNotice'];
+  readonly #onResync: NatsWatcherOptions['onResync'];
+  readonly #onStateChange: NatsWatcherOptions['onStateChange'];
+  readonly #log: Logger;
+
+  #state: NatsState = 'off';
+  #connection: NatsConnection | undefined;
+  #subscriptions: Subscription[] = [];
+  #statusIterator: AsyncIterable<Status> | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #started: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #startReturned = false;
+
+  constructor(options: NatsWatcherOptions) {
+    if (!Array.isArray(options.services) || options.services.length === 0) {
+      throw new ConfigError('INVALID_OPTIONS', 'NatsWatcher needs at least one service');
+    }
+    for (const service of options.services) {
+      if (!serviceNameSchema.safeParse(service).success) {
+        throw new ConfigError('INVALID_OPTIONS', `invalid service name for NATS: ${JSON.stringify(service)}`);
+      }
+    }
+    const prefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
+    if (prefix === '' || WILDCARD_OR_SPACE.test(prefix) || prefix.startsWith('.') || prefix.endsWith('.')) {
+      // A wildcard prefix would deliver other services' notices, which the exact-subject rule forbids.
+      throw new ConfigError('INVALID_OPTIONS', `invalid NATS subject prefix: ${JSON.stringify(prefix)}`);
+    }
+    const hasServers = options.servers !== undefined && options.servers.length > 0;
+    if (hasServers === (options.connection !== undefined)) {
+      throw new ConfigError('INVALID_OPTIONS', 'NatsWatcher needs exactly one of `servers` or `connection`');
+    }
+    const maxNoticeBytes = options.maxNoticeBytes ?? DEFAULT_MAX_NOTICE_BYTES;
+    if (!Number.isInteger(maxNoticeBytes) || maxNoticeBytes <= 0) {
+      throw new ConfigError('INVALID_OPTIONS', 'maxNoticeBytes must be a positive integer');
+    }
+    this.#services = [...new Set(options.services)];
+    this.#prefix = prefix;
+    this.#handed = options.connection;
+    this.#connectOptions = {
+      name: '@central-hub/config',
+      pingInterval: DEFAULT_NATS_PING_INTERVAL_MS,
+      maxPingOut: DEFAULT_NATS_MAX_PING_OUT,
+      reconnectTimeWait: DEFAULT_NATS_RECONNECT_TIME_WAIT_MS,
+      reconnectJitter: DEFAULT_NATS_RECONNECT_JITTER_MS,
+      ...options.connectOptions,
+      servers: options.servers,
+      maxReconnectAttempts: -1,
+      reconnect: true,
+      // nats' own first-connect loop (waitOnFirstConnect) cannot be cancelled by close() and its timers
+      // hold the process; we retry the first connection ourselves with an unref()'d timer instead.
+      waitOnFirstConnect: false,
+    };
+    this.#maxNoticeBytes = maxNoticeBytes;
+    this.#onNotice = options.onNotice;
+    this.#onInvalidNotice = options.onInvalidNotice;
+    this.#onResync = options.onResync;
+    this.#onStateChange = options.onStateChange;
+    this.#log = safeLogger(options.logger);
+  }
+
+  get state(): NatsState {
+    return this.#state;
+  }
+
+  /**
+   * Connects (or adopts the handed connection) and subscribes. Resolves after the first attempt: if it
+   * failed, the watcher keeps retrying in the background with state `connecting`. Calling it again
+   * returns the same promise; after close() it rejects with `CLIENT_CLOSED`.
+   */
+  start(): Promise<void> {
+    if (this.#closing) {
+      return Promise.reject(new ConfigError('CLIENT_CLOSED', 'NatsWatcher is closed'));
+    }
+    this.#started ??= this.#start().finally(() => {
+      this.#startReturned = true;
+    });
+    return this.#started;
+  }
+
+  /** Idempotent: unsubscribes, and drains the connection only when the watcher opened it. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #start(): Promise<void> {
+    if (this.#handed) {
+      if (this.#handed.isClosed()) {
+        this.#log.warn({ component: 'nats' }, 'handed NATS connection is already closed');
+        this.#setState('closed');
+        return;
+      }
+      this.#attach(this.#handed);
+      return;
+    }
+    this.#setState('connecting');
+    if (!(await this.#tryConnect())) this.#scheduleRetry();
+  }
+
+  async #tryConnect(): Promise<boolean> {
+    let connection: NatsConnection;
+    try {
+      connection = await connect(this.#connectOptions);
+    } catch (error) {
+      this.#log.warn({ component: 'nats', err: error }, 'NATS connect failed; retrying in the background');
+      return false;
+    }
+    if (this.#closing) {
+      // close() ran while we were dialling: this connection is ours and nobody else will close it.
+      await connection.close().catch(() => {});
+      return true;
+    }
+    this.#attach(connection);
+    return true;
+  }
+
+  #scheduleRetry(): void {
+    if (this.#closing) return;
+    const base = this.#connectOptions.reconnectTimeWait ?? DEFAULT_NATS_RECONNECT_TIME_WAIT_MS;
+    const jitter = this.#connectOptions.reconnectJitter ?? DEFAULT_NATS_RECONNECT_JITTER_MS;
+    const timer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      void this.#tryConnect().then((connected) => {
+        if (!connected) {
+          this.#scheduleRetry();
+        } else if (!this.#closing && this.#startReturned) {
+          // The caller went on without NATS; whatever was published meanwhile never reached us.
+          this.#resync();
+        }
+      });
+    }, base + Math.random() * jitter);
+    timer.unref?.();
+    this.#retryTimer = timer;
+  }
+
+  #attach(connection: NatsConnection): void {
+    this.#connection = connection;
+    void this.#watchStatus(connection);
+    void connection.closed().then(() => this.#setState('closed'));
+    for (const service of this.#services) {
+      const subject = subjectFor(service, this.#prefix);
+      let subscription: Subscription;
+      try {
+        subscription = connection.subscribe(subject);
+      } catch (error) {
+        this.#log.error({ component: 'nats', subject, err: error }, 'NATS subscribe failed');
+        continue;
+      }
+      this.#subscriptions.push(subscription);
+      void this.#consume(service, subscription);
+    }
+    if (!connection.isClosed()) this.#setState('connected');
+  }
+
+  async #consume(service: string, subscription: Subscription): Promise<void> {
+    try {
+      for await (const message of subscription) {
+        this.#handle(service, message.data);
+      }
+    } catch (error) {
+      // e.g. a permissions violation on the subject: the subscription is dead, say so loudly.
+      if (!this.#closing) {
+        this.#log.error({ component: 'nats', service, err: error }, 'NATS subscription ended with an error');
+      }
+    }
+  }
+
+  #handle(service: string, data: Uint8Array): void {
+    const result = parseNotice(service, data, this.#maxNoticeBytes);
+    if (result.ok) {
+      this.#call('onNotice', () => this.#onNotice(service, result.notice));
+    } else {
+      this.#log.warn({ component: 'nats', service, err: result.error }, 'dropped invalid NATS notice');
+      this.#call('onInvalidNotice', () => this.#onInvalidNotice(service, result.error));
+    }
+  }
+
+  async #watchStatus(connection: NatsConnection): Promise<void> {
+    const iterator = connection.status();
+    this.#statusIterator = iterator;
+    try {
+      for await (const status of iterator) {
+        if (this.#closing) break;
+        switch (status.type) {
+          case Events.Disconnect:
+          case DebugEvents.Reconnecting:
+            this.#setState('reconnecting');
+            break;
+          case Events.Reconnect:
+            this.#setState('connected');
+            this.#resync();
+            break;
+          case Events.Error:
+            this.#log.warn({ component: 'nats', data: status.data }, 'NATS async error');
+            break;
+          case Events.LDM:
+            this.#log.info({ component: 'nats' }, 'NATS server entering lame duck mode');
+            break;
+          default:
+            this.#log.debug({ component: 'nats', type: status.type }, 'NATS status');
+        }
+      }
+    } catch (error) {
+      this.#log.warn({ component: 'nats', err: error }, 'NATS status stream failed');
+    }
+  }
+
+  #resync(): void {
+    this.#log.info({ component: 'nats' }, 'NATS (re)connected: resync');
+    this.#call('onResync', () => this.#onResync());
+  }
+
+  #setState(state: NatsState): void {
+    // After close() the only state left to report is `closed`.
+    if (this.#state === state || this.#state === 'closed') return;
+    if (this.#closing && state !== 'closed') return;
+    this.#state = state;
+    const onStateChange = this.#onStateChange;
+    if (onStateChange) this.#call('onStateChange', () => onStateChange(state));
+  }
+
+  #call(name: string, callback: () => void): void {
+    try {
+      callback();
+    } catch (error) {
+      this.#log.error({ component: 'nats', callback: name, err: error }, 'NatsWatcher callback threw');
+    }
+  }
+
+  async #close(): Promise<void> {
+    if (this.#retryTimer !== undefined) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+    }
+    // Stops our status listener; `stop` is on nats' iterator implementation, not on its public type.
+    (this.#statusIterator as { stop?: () => void } | undefined)?.stop?.();
+    const connection = this.#connection;
+    const subscriptions = this.#subscriptions;
+    this.#subscriptions = [];
+    if (connection && connection === this.#handed) {
+      for (const subscription of subscriptions) {
+        try {
+          if (!subscription.isClosed()) subscription.unsubscribe();
+        } catch (error) {
+          this.#log.warn({ component: 'nats', err: error }, 'NATS unsubscribe failed');
+        }
+      }
+    } else if (connection && !connection.isClosed()) {
+      await this.#drainOwned(connection);
+    }
+    this.#setState('closed');
+  }
+
+  async #drainOwned(connection: NatsConnection): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, DEFAULT_NATS_DRAIN_TIMEOUT_MS);
+      timer.unref?.();
+    });
+    try {
+      // A drain waits for the server; while disconnected it could wait forever, hence the timeout.
+      await Promise.race([connection.drain(), timeout]);
+    } catch (error) {
+      this.#log.debug({ component: 'nats', err: error }, 'NATS drain failed; closing');
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!connection.isClosed()) await connection.close().catch(() => {});
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Turns the bytes of a NATS message into a validated notice for one watched service, or a
+ * `NOTICE_INVALID` error. Pure: no I/O, never throws.
+ */
+import { ConfigError } from '../errors.js';
+import { type Notice, noticeSchema } from '../hub/wire.js';
+
+/** 1 MiB: far above any real config, low enough that a hostile publisher cannot make us parse megabytes. */
+export const DEFAULT_MAX_NOTICE_BYTES = 1_048_576;
+
+export type NoticeParseResult = { ok: true; notice: Notice } | { ok: false; error: ConfigError };
+
+// `fatal` so that bytes which are not UTF-8 are rejected instead of silently becoming U+FFFD.
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export function parseNotice(
+  service: string,
+  data: Uint8Array,
+  maxBytes: number = DEFAULT_MAX_NOTICE_BYTES,
+): NoticeParseResult {
+  const invalid = (message: string, cause?: unknown): NoticeParseResult => ({
+    ok: false,
+    error: new ConfigError('NOTICE_INVALID', `notice for ${service}: ${message}`, { service, cause }),
+  });
+  if (data.byteLength > maxBytes) {
+    return invalid(`payload is ${data.byteLength} bytes, above the ${maxBytes}-byte limit`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(decoder.decode(data));
+  } catch (error) {
+    return invalid('payload is not JSON', error);
+  }
+  const parsed = noticeSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const where = first && first.path.length > 0 ? `${first.path.join('.')}: ` : '';
+    return invalid(`payload does not match the notice schema (${where}${first?.message ?? 'invalid'})`, parsed.error);
+  }
+  // Exact subjects already filter by service; a mismatch means a confused or hostile publisher.
+  if (parsed.data.service_name !== service) {
+    return invalid(`payload names service ${parsed.data.service_name}`);
+  }
+  return { ok: true, notice: parsed.data };
+}
