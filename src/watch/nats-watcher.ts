@@ -210,7 +210,13 @@ export class NatsWatcher {
   #attach(connection: NatsConnection): void {
     this.#connection = connection;
     void this.#watchStatus(connection);
-    void connection.closed().then(() => this.#setState('closed'));
+    void connection.closed().then((error) => {
+      // With unlimited reconnects nats only gives up for good on fatal errors (e.g. auth): say so.
+      if (error && !this.#closing) {
+        this.#log.error({ component: 'nats', err: error }, 'NATS connection closed for good');
+      }
+      this.#setState('closed');
+    });
     for (const service of this.#services) {
       const subject = subjectFor(service, this.#prefix);
       let subscription: Subscription;
