@@ -1,0 +1,120 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { HubError } from './errors.js';
+
+/** One API key as configured (`HUB_API_KEYS`): the key itself or its SHA-256 (hex), and scopes. */
+export const apiKeyConfigSchema = z
+  .object({
+    name: z.string().min(1).max(100),
+    key: z.string().min(1).optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'sha256 must be 64 hex characters')
+      .optional(),
+    scopes: z.array(z.string().regex(/^(read|write):[a-z0-9*?-]+$/, 'scope must be read:<glob> or write:<glob>')),
+  })
+  .refine((k) => (k.key === undefined) !== (k.sha256 === undefined), 'give exactly one of key and sha256');
+export type ApiKeyConfig = z.input<typeof apiKeyConfigSchema>;
+export const apiKeysSchema = z.array(apiKeyConfigSchema);
+
+export type Access = 'read' | 'write';
+
+export interface Principal {
+  name: string;
+  can(access: Access, service: string): boolean;
+}
+
+interface CompiledKey {
+  name: string;
+  hash: Buffer;
+  scopes: { access: Access; pattern: RegExp }[];
+}
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+export interface AuthOptions {
+  keys: readonly ApiKeyConfig[];
+  /** Failed attempts from one address before it gets 429. @default 20 */
+  failureLimit?: number | undefined;
+  /** @default 60_000 */
+  failureWindowMs?: number | undefined;
+  now?: () => number;
+}
+
+export const UNAUTHORIZED_DETAIL = 'missing or invalid API key';
+
+/**
+ * X-API-Key authentication. Both sides are hashed to 32 bytes and compared with `timingSafeEqual`
+ * against every key (no early exit, no plaintext lookup). Keys never leave this module.
+ */
+export class Authenticator {
+  readonly #keys: CompiledKey[];
+  readonly #failureLimit: number;
+  readonly #windowMs: number;
+  readonly #now: () => number;
+  readonly #failures = new Map<string, { count: number; resetAt: number }>();
+
+  constructor(options: AuthOptions) {
+    this.#keys = apiKeysSchema.parse(options.keys).map((k) => ({
+      name: k.name,
+      hash: k.key !== undefined ? sha256(k.key) : Buffer.from(k.sha256!.toLowerCase(), 'hex'),
+      scopes: k.scopes.map((s) => {
+        const [access, glob] = s.split(':') as [Access, string];
+        return { access, pattern: globToRegExp(glob) };
+      }),
+    }));
+    this.#failureLimit = options.failureLimit ?? 20;
+    this.#windowMs = options.failureWindowMs ?? 60_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Resolves the key of a request or throws 401 (uniform body) / 429 (too many failures from `address`). */
+  authenticate(header: string | string[] | undefined, address: string): Principal {
+    const now = this.#now();
+    const record = this.#failures.get(address);
+    if (record !== undefined && record.resetAt <= now) this.#failures.delete(address);
+    const live = this.#failures.get(address);
+    if (live !== undefined && live.count >= this.#failureLimit) {
+      throw new HubError(429, 'too many failed authentication attempts', {
+        headers: { 'retry-after': String(Math.max(1, Math.ceil((live.resetAt - now) / 1000))) },
+      });
+    }
+    const presented = typeof header === 'string' ? header : undefined;
+    const key = presented === undefined || presented.length === 0 ? undefined : this.#match(sha256(presented));
+    if (key === undefined) {
+      this.#recordFailure(address, now);
+      throw new HubError(401, UNAUTHORIZED_DETAIL);
+    }
+    return {
+      name: key.name,
+      can: (access, service) => key.scopes.some((s) => s.access === access && s.pattern.test(service)),
+    };
+  }
+
+  #match(hash: Buffer): CompiledKey | undefined {
+    let found: CompiledKey | undefined;
+    for (const key of this.#keys) {
+      if (timingSafeEqual(key.hash, hash) && found === undefined) found = key;
+    }
+    return found;
+  }
+
+  #recordFailure(address: string, now: number): void {
+    if (this.#failures.size > 10_000) {
+      for (const [a, r] of this.#failures) if (r.resetAt <= now) this.#failures.delete(a);
+    }
+    const r = this.#failures.get(address);
+    if (r === undefined) this.#failures.set(address, { count: 1, resetAt: now + this.#windowMs });
+    else r.count += 1;
+  }
+}
+
+/** The principal when auth is disabled: may do everything; the name is `updated_by` or `anonymous`. */
+export function openPrincipal(name = 'anonymous'): Principal {
+  return { name, can: () => true };
+}

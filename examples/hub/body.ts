@@ -1,0 +1,103 @@
+import type { ConfigObject } from '../../src/hub/wire.js';
+import { HubError } from './errors.js';
+
+/** @default 1 MiB */
+export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+/** @default 64 */
+export const DEFAULT_MAX_DEPTH = 64;
+/** Keys that look like secrets (matched on the key lowercased without `_`, `-`, `.`). */
+export const DEFAULT_SECRET_KEY_PATTERNS: readonly string[] = [
+  'password',
+  'passwd',
+  'secret',
+  'token',
+  'private_key',
+  'api_key',
+  'apikey',
+  'credentials',
+];
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Parses a request body as JSON and checks it is safe to store: no prototype-polluting keys, no
+ * nesting deeper than `maxDepth`, only finite numbers. V8's JSON.parse is iterative, so deep input does
+ * not blow the stack here; the walk below stops at `maxDepth`.
+ */
+export function parseJsonBody(text: string, maxDepth: number = DEFAULT_MAX_DEPTH): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HubError(400, 'body is not valid JSON');
+  }
+  checkSafe(value, maxDepth);
+  return value;
+}
+
+function checkSafe(root: unknown, maxDepth: number): void {
+  const stack: { value: unknown; depth: number }[] = [{ value: root, depth: 0 }];
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop()!;
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new HubError(400, 'numbers must be finite');
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= maxDepth) throw new HubError(400, `body is nested deeper than ${maxDepth} levels`);
+    if (Array.isArray(value)) {
+      for (const item of value) stack.push({ value: item, depth: depth + 1 });
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (FORBIDDEN_KEYS.has(key)) throw new HubError(400, `key '${key}' is not allowed`);
+      stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1 });
+    }
+  }
+}
+
+export function isPlainObject(value: unknown): value is ConfigObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function requireObject(value: unknown, what = 'body'): ConfigObject {
+  if (!isPlainObject(value)) throw new HubError(400, `${what} must be a JSON object`);
+  return value;
+}
+
+const normalize = (key: string): string => key.toLowerCase().replace(/[_\-.\s]/g, '');
+
+/** Builds a matcher for secret-looking keys; a key matches when it contains one of the patterns. */
+export function secretKeyMatcher(patterns: readonly string[] = DEFAULT_SECRET_KEY_PATTERNS): (key: string) => boolean {
+  const needles = patterns.map(normalize).filter((p) => p.length > 0);
+  return (key) => {
+    const k = normalize(key);
+    return needles.some((n) => k.includes(n));
+  };
+}
+
+const PEM_PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+/**
+ * The dotted paths of keys that look like secrets, and of values that are private keys (PEM):
+ * critical values never live in the hub (DESIGN §2).
+ */
+export function findSecretPaths(root: unknown, isSecretKey: (key: string) => boolean): string[] {
+  const found: string[] = [];
+  const stack: { value: unknown; path: string }[] = [{ value: root, path: '' }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (PEM_PRIVATE_KEY.test(value)) found.push(path || '(root)');
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) stack.push({ value: item, path: `${path}[${i}]` });
+      continue;
+    }
+    for (const [key, child] of Object.entries(value)) {
+      const childPath = path === '' ? key : `${path}.${key}`;
+      if (isSecretKey(key)) found.push(childPath);
+      else stack.push({ value: child, path: childPath });
+    }
+  }
+  return found.sort();
+}

@@ -1,0 +1,185 @@
+import { connect, type NatsConnection } from 'nats';
+import { type BroadcastStatus, DEFAULT_SUBJECT_PREFIX, subjectFor } from '../../src/hub/wire.js';
+import type { OutboxRow, Store } from './store/types.js';
+
+export interface BroadcasterOptions {
+  store: Store;
+  /** Connect to this NATS (owned: drained on close). */
+  natsUrl?: string | undefined;
+  /** Or use this connection (not owned: left open on close). */
+  natsConnection?: NatsConnection | undefined;
+  /** @default 1000 */
+  relayIntervalMs?: number | undefined;
+  /** @default 2000 */
+  flushTimeoutMs?: number | undefined;
+  subjectPrefix?: string | undefined;
+  onError?: ((message: string, error: unknown) => void) | undefined;
+}
+
+/** Publishes `config.update.<service>` after commit; a relay publishes what is left in the outbox. */
+export class Broadcaster {
+  readonly enabled: boolean;
+  readonly #store: Store;
+  readonly #owned: boolean;
+  readonly #intervalMs: number;
+  readonly #flushTimeoutMs: number;
+  readonly #prefix: string;
+  readonly #onError: (message: string, error: unknown) => void;
+  #nc: NatsConnection | undefined;
+  #connected = false;
+  #closed = false;
+  #timer: NodeJS.Timeout | undefined;
+  #relaying: Promise<number> | undefined;
+  #relayAgain = false;
+  #connecting: Promise<void> | undefined;
+  /** Rows this process published (immediately or by relay), for tests and figures. */
+  published = 0;
+
+  constructor(options: BroadcasterOptions) {
+    this.#store = options.store;
+    this.#owned = options.natsConnection === undefined;
+    this.enabled = options.natsConnection !== undefined || options.natsUrl !== undefined;
+    this.#intervalMs = options.relayIntervalMs ?? 1000;
+    this.#flushTimeoutMs = options.flushTimeoutMs ?? 2000;
+    this.#prefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
+    this.#onError = options.onError ?? (() => {});
+    if (options.natsConnection !== undefined) this.#attach(options.natsConnection);
+    else if (options.natsUrl !== undefined) this.#connecting = this.#connect(options.natsUrl);
+  }
+
+  get connected(): boolean {
+    return this.#connected && this.#nc !== undefined && !this.#nc.isClosed();
+  }
+
+  /** Starts the relay timer (next run scheduled after the current one ends; unref'd). */
+  start(): void {
+    if (!this.enabled || this.#closed) return;
+    this.#schedule();
+  }
+
+  async #connect(servers: string): Promise<void> {
+    try {
+      // waitOnFirstConnect: the hub starts even when NATS is down and connects when it comes up.
+      const nc = await connect({
+        servers,
+        name: 'central-hub',
+        maxReconnectAttempts: -1,
+        waitOnFirstConnect: true,
+        reconnectTimeWait: 500,
+        pingInterval: 10_000,
+      });
+      if (this.#closed) {
+        await nc.close();
+        return;
+      }
+      this.#attach(nc);
+    } catch (error) {
+      if (!this.#closed) this.#onError('nats connect failed', error);
+    }
+  }
+
+  #attach(nc: NatsConnection): void {
+    this.#nc = nc;
+    this.#connected = !nc.isClosed();
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.#connected = false;
+        else if (s.type === 'reconnect') {
+          this.#connected = true;
+          void this.relay();
+        }
+      }
+    })().catch(() => {});
+    void nc.closed().then(() => {
+      this.#connected = false;
+    });
+    void this.relay();
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      void this.relay().finally(() => this.#schedule());
+    }, this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  async #publishRows(rows: OutboxRow[]): Promise<void> {
+    const nc = this.#nc;
+    if (nc === undefined || !this.connected) throw new Error('nats is not connected');
+    for (const row of rows) nc.publish(subjectFor(row.service_name, this.#prefix), JSON.stringify(row.payload));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        nc.flush(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('nats flush timed out')), this.#flushTimeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.published += rows.length;
+  }
+
+  /**
+   * Publishes the outbox row of a change that was just committed. `sent` when it is published (by us, or
+   * already claimed/published by a relay), `unavailable` when NATS is off or disconnected (the relay will
+   * publish it later), `failed` when publishing failed (the row stays pending).
+   */
+  async publishCommitted(outboxId: number | null): Promise<BroadcastStatus> {
+    if (!this.enabled || !this.connected || outboxId === null) return 'unavailable';
+    try {
+      await this.#store.publishPending((rows) => this.#publishRows(rows), { onlyId: outboxId });
+      return 'sent';
+    } catch (error) {
+      this.#onError('broadcast failed; the relay will retry', error);
+      return 'failed';
+    }
+  }
+
+  /** Publishes pending outbox rows until none is left (single-flight). Returns rows published. */
+  relay(): Promise<number> {
+    if (this.#relaying !== undefined) {
+      this.#relayAgain = true;
+      return this.#relaying;
+    }
+    this.#relaying = (async () => {
+      let total = 0;
+      try {
+        do {
+          this.#relayAgain = false;
+          while (this.connected) {
+            const n = await this.#store.publishPending((rows) => this.#publishRows(rows), { limit: 100 });
+            total += n;
+            if (n === 0) break;
+          }
+        } while (this.#relayAgain && this.connected);
+      } catch (error) {
+        if (!this.#closed) this.#onError('outbox relay failed; will retry', error);
+      } finally {
+        this.#relaying = undefined;
+      }
+      return total;
+    })();
+    return this.#relaying;
+  }
+
+  /** Stops the relay, flushes what is pending once, and closes the NATS connection if we opened it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    clearTimeout(this.#timer);
+    if (this.#relaying !== undefined) await this.#relaying;
+    if (this.connected) await this.relay();
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    if (this.#owned) {
+      const nc = this.#nc;
+      if (nc !== undefined && !nc.isClosed()) {
+        await nc.drain().catch(() => nc.close());
+      }
+      // A connect still waiting for its first server sees #closed and closes itself.
+      void this.#connecting;
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * `npm run hub`: the reference Central Hub. Prints exactly one line to stdout
+ * (`hub listening on <url> (store: pglite|postgres, nats: on|off)`); logs go to stderr.
+ */
+import { z } from 'zod';
+import { apiKeysSchema } from './auth.js';
+import { buildHub } from './server.js';
+
+const envSchema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65_535).default(7000),
+  DATABASE_URL: z.string().min(1).optional(),
+  HUB_DATA_DIR: z.string().min(1).optional(),
+  NATS_URL: z.string().min(1).optional(),
+  HUB_API_KEYS: z.string().min(1).optional(),
+  DISABLE_AUTH: z.enum(['true', 'false', '1', '0', '']).optional(),
+  HUB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+function fail(message: string): never {
+  process.stderr.write(`hub: ${message}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const envParsed = envSchema.safeParse(
+    Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== '')),
+  );
+  if (!envParsed.success) fail(`bad environment: ${envParsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const env = envParsed.data;
+  let apiKeys: z.output<typeof apiKeysSchema> = [];
+  if (env.HUB_API_KEYS !== undefined) {
+    let json: unknown;
+    try {
+      json = JSON.parse(env.HUB_API_KEYS);
+    } catch {
+      fail('HUB_API_KEYS is not valid JSON');
+    }
+    const parsed = apiKeysSchema.safeParse(json);
+    // Never echo the value: it holds keys.
+    if (!parsed.success) fail(`HUB_API_KEYS is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    apiKeys = parsed.data;
+  }
+  const disableAuth = env.DISABLE_AUTH === 'true' || env.DISABLE_AUTH === '1';
+  if (!disableAuth && apiKeys.length === 0) {
+    process.stderr.write('hub: no HUB_API_KEYS and DISABLE_AUTH is not true: every API request will get 401\n');
+  }
+
+  const hub = await buildHub({
+    databaseUrl: env.DATABASE_URL,
+    dataDir: env.HUB_DATA_DIR,
+    natsUrl: env.NATS_URL,
+    apiKeys,
+    disableAuth,
+    logger: { level: env.HUB_LOG_LEVEL, stream: process.stderr },
+  });
+  const url = await hub.listen({ host: env.HOST, port: env.PORT });
+  process.stdout.write(`hub listening on ${url} (store: ${hub.storeKind}, nats: ${hub.natsEnabled ? 'on' : 'off'})\n`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    hub.app.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      process.stderr.write('hub: shutdown took too long\n');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    hub.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`hub: shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`hub: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

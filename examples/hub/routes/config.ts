@@ -1,0 +1,157 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { findSecretPaths, requireObject } from '../body.js';
+import { HubError } from '../errors.js';
+import { mergeConfig } from '../merge-patch.js';
+import type { WriteCommand } from '../store/types.js';
+import {
+  documentOf,
+  etag,
+  etagMatches,
+  ifMatchRevision,
+  notFound,
+  parseQuery,
+  principalOf,
+  type RouteContext,
+  serviceParam,
+  writeQuerySchema,
+} from './context.js';
+
+/** Runs a write and renders the DESIGN §3 write response (+ revision), 412/404 as `{detail}`. */
+export async function commitWrite(
+  ctx: RouteContext,
+  reply: FastifyReply,
+  command: WriteCommand,
+  status: 'updated' | 'deleted' | 'rollback',
+) {
+  const outcome = await ctx.store.write(command);
+  if (outcome.kind === 'conflict') {
+    throw new HubError(412, `revision mismatch: If-Match ${command.expectedRevision}, current ${outcome.currentRevision ?? 'none'}`, {
+      extra: { revision: outcome.currentRevision },
+    });
+  }
+  if (outcome.kind === 'not_found') throw new HubError(404, outcome.detail);
+  const broadcast = await ctx.broadcaster.publishCommitted(outcome.outboxId);
+  const { row } = outcome;
+  reply.code(outcome.created ? 201 : 200).header('etag', etag(row.revision));
+  return {
+    status: outcome.created ? 'created' : status,
+    service_name: row.service_name,
+    config: row.config,
+    version: row.version,
+    updated_at: row.updated_at,
+    updated_by: row.updated_by,
+    broadcast,
+    revision: row.revision,
+  };
+}
+
+export function rejectSecrets(ctx: RouteContext, value: unknown): void {
+  const paths = findSecretPaths(value, ctx.isSecretKey);
+  if (paths.length > 0) {
+    throw new HubError(422, `secret-looking keys are not accepted (critical values live in env): ${paths.join(', ')}`, {
+      extra: { paths },
+    });
+  }
+}
+
+function requireJson(request: FastifyRequest, allowMergePatch: boolean): void {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/json' || (allowMergePatch && type === 'application/merge-patch+json')) return;
+  throw new HubError(415, `unsupported content type '${type || '(none)'}': use application/json${allowMergePatch ? ' or application/merge-patch+json' : ''}`);
+}
+
+const listQuerySchema = z.looseObject({});
+
+export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app, { ctx }) => {
+  app.get('/', async (request) => {
+    const principal = principalOf(ctx, request);
+    parseQuery(listQuerySchema, request);
+    const rows = (await ctx.store.list()).filter((r) => principal.can('read', r.service_name));
+    return {
+      services: rows.map((r) => ({
+        service_name: r.service_name,
+        version: r.version,
+        updated_at: r.updated_at,
+        revision: r.revision,
+        description: r.description,
+        tags: r.tags,
+      })),
+      total: rows.length,
+    };
+  });
+
+  app.get('/:service', async (request, reply) => {
+    const principal = principalOf(ctx, request);
+    const service = serviceParam(request, principal, 'read');
+    const row = await ctx.store.get(service);
+    if (row === null || !row.active) throw notFound(service);
+    reply.header('etag', etag(row.revision));
+    if (etagMatches(request.headers['if-none-match'], row.revision)) return reply.code(304).send();
+    return documentOf(row);
+  });
+
+  app.post('/:service', async (request, reply) => {
+    const principal = principalOf(ctx, request);
+    const service = serviceParam(request, principal, 'write');
+    const query = parseQuery(writeQuerySchema, request);
+    requireJson(request, false);
+    const config = requireObject(request.body, 'config');
+    rejectSecrets(ctx, config);
+    return commitWrite(
+      ctx,
+      reply,
+      {
+        kind: 'replace',
+        service,
+        config,
+        version: query.version,
+        changedBy: principal.name,
+        changeReason: query.change_reason,
+        expectedRevision: ifMatchRevision(request),
+      },
+      'updated',
+    );
+  });
+
+  app.patch('/:service', async (request, reply) => {
+    const principal = principalOf(ctx, request);
+    const service = serviceParam(request, principal, 'write');
+    const query = parseQuery(writeQuerySchema, request);
+    requireJson(request, true);
+    const patch = requireObject(request.body, 'merge patch');
+    rejectSecrets(ctx, patch);
+    return commitWrite(
+      ctx,
+      reply,
+      {
+        kind: 'patch',
+        service,
+        merge: (current) => mergeConfig(current, patch),
+        version: query.version,
+        changedBy: principal.name,
+        changeReason: query.change_reason,
+        expectedRevision: ifMatchRevision(request),
+      },
+      'updated',
+    );
+  });
+
+  app.delete('/:service', async (request, reply) => {
+    const principal = principalOf(ctx, request);
+    const service = serviceParam(request, principal, 'write');
+    const query = parseQuery(writeQuerySchema, request);
+    return commitWrite(
+      ctx,
+      reply,
+      {
+        kind: 'delete',
+        service,
+        changedBy: principal.name,
+        changeReason: query.change_reason,
+        expectedRevision: ifMatchRevision(request),
+      },
+      'deleted',
+    );
+  });
+};

@@ -1,0 +1,90 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { serviceNameSchema } from '../../../src/hub/wire.js';
+import { type Access, type Authenticator, openPrincipal, type Principal } from '../auth.js';
+import type { Broadcaster } from '../broadcaster.js';
+import { HubError } from '../errors.js';
+import type { ConfigRow, Store } from '../store/types.js';
+
+/** What the route plugins share; built once by `buildHub`. */
+export interface RouteContext {
+  store: Store;
+  broadcaster: Broadcaster;
+  /** `undefined` when auth is disabled. */
+  authenticator: Authenticator | undefined;
+  isSecretKey: (key: string) => boolean;
+  maxDepth: number;
+}
+
+/** Who is calling: the API key, or (auth disabled) an open principal named by `updated_by`. */
+export function principalOf(ctx: RouteContext, request: FastifyRequest): Principal {
+  if (ctx.authenticator === undefined) {
+    const by = (request.query as Record<string, unknown> | undefined)?.updated_by;
+    return openPrincipal(typeof by === 'string' && by.length > 0 && by.length <= 100 ? by : 'api-user');
+  }
+  return ctx.authenticator.authenticate(request.headers['x-api-key'], request.ip);
+}
+
+/** Validates the `:service` parameter (400 before any SQL or subject) and checks the caller's scope (403). */
+export function serviceParam(request: FastifyRequest, principal: Principal, access: Access): string {
+  const raw = (request.params as Record<string, unknown>).service;
+  const parsed = serviceNameSchema.safeParse(raw);
+  if (!parsed.success) throw new HubError(400, parsed.error.issues[0]?.message ?? 'invalid service name');
+  if (!principal.can(access, parsed.data)) {
+    throw new HubError(403, `API key '${principal.name}' may not ${access} '${parsed.data}'`);
+  }
+  return parsed.data;
+}
+
+export function parseQuery<T extends z.ZodType>(schema: T, request: FastifyRequest): z.output<T> {
+  const parsed = schema.safeParse(request.query ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new HubError(400, issue === undefined ? 'invalid query' : `${issue.path.join('.') || 'query'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+export const writeQuerySchema = z.looseObject({
+  version: z.string().min(1).max(20, 'version is at most 20 characters').optional(),
+  change_reason: z.string().max(1000).optional(),
+  updated_by: z.string().max(100).optional(),
+});
+
+const ETAG_ITEM = /^\s*(?:W\/)?"(\d+)"\s*$|^\s*(\d+)\s*$/;
+
+/** `If-Match: "<revision>"` → the revision; `*` or absent → undefined; anything else → 400. */
+export function ifMatchRevision(request: FastifyRequest): number | undefined {
+  const header = request.headers['if-match'];
+  if (header === undefined || header.trim() === '*') return undefined;
+  const m = ETAG_ITEM.exec(header);
+  const n = m === null ? Number.NaN : Number(m[1] ?? m[2]);
+  if (!Number.isSafeInteger(n)) throw new HubError(400, 'If-Match must be "<revision>"');
+  return n;
+}
+
+export function etagMatches(header: string | undefined, revision: number): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((item) => item.trim() === '*' || Number(ETAG_ITEM.exec(item)?.slice(1).find(Boolean)) === revision);
+}
+
+export const etag = (revision: number): string => `"${revision}"`;
+
+export function documentOf(row: ConfigRow) {
+  return {
+    service_name: row.service_name,
+    config: row.config,
+    version: row.version,
+    updated_at: row.updated_at,
+    description: row.description,
+    tags: row.tags,
+    active: row.active,
+    revision: row.revision,
+  };
+}
+
+export function notFound(service: string): HubError {
+  return new HubError(404, `no config for service '${service}'`);
+}
+
+export type { FastifyReply };

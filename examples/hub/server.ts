@@ -1,0 +1,192 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { NatsConnection } from 'nats';
+import { type ApiKeyConfig, Authenticator } from './auth.js';
+import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_MAX_DEPTH, parseJsonBody, secretKeyMatcher } from './body.js';
+import { Broadcaster } from './broadcaster.js';
+import { HubError, isDbUnavailable } from './errors.js';
+import { configRoutes } from './routes/config.js';
+import type { RouteContext } from './routes/context.js';
+import { healthRoutes } from './routes/health.js';
+import { historyRoutes } from './routes/history.js';
+import { loadSeed } from './seed.js';
+import { createPgliteStore } from './store/pglite.js';
+import { createPostgresStore } from './store/postgres.js';
+import type { SqlStore } from './store/sql-store.js';
+
+export const API_PREFIX = '/api/v1/config';
+
+export interface HubOptions {
+  /** PostgreSQL through `pg` when set; embedded PGlite otherwise. */
+  databaseUrl?: string | undefined;
+  /** PGlite only: a directory for a persistent database. @default in memory */
+  dataDir?: string | undefined;
+  /** Run everything in this schema via `search_path` (created if absent); tests use one per file. */
+  pgSchema?: string | undefined;
+  /** NATS servers to publish to (the hub owns and drains this connection). */
+  natsUrl?: string | undefined;
+  /** Or an existing NATS connection (not closed by the hub). */
+  natsConnection?: NatsConnection | undefined;
+  /** API keys; ignored when `disableAuth`. With neither, every API request is 401. */
+  apiKeys?: readonly ApiKeyConfig[] | undefined;
+  /** @default false */
+  disableAuth?: boolean | undefined;
+  /** Key fragments rejected with 422. @default DEFAULT_SECRET_KEY_PATTERNS */
+  secretKeyPatterns?: readonly string[] | undefined;
+  /** A pino-compatible logger, or Fastify logger options / `true`. @default false (silent) */
+  logger?: FastifyBaseLogger | FastifyServerOptions['logger'] | undefined;
+  /** @default 1000 */
+  relayIntervalMs?: number | undefined;
+  /** Seed the three services when absent. @default true */
+  seed?: boolean | undefined;
+  /** @default 1 MiB */
+  bodyLimitBytes?: number | undefined;
+  /** @default 64 */
+  maxDepth?: number | undefined;
+  /** Failed auth attempts per address and minute before 429. @default 20 */
+  authFailureLimit?: number | undefined;
+  /** pg statement timeout. @default 5000 */
+  statementTimeoutMs?: number | undefined;
+  /** pg connection timeout. @default 3000 */
+  connectionTimeoutMs?: number | undefined;
+}
+
+export interface Hub {
+  readonly app: FastifyInstance;
+  readonly store: SqlStore;
+  readonly broadcaster: Broadcaster;
+  /** `pglite` or `postgres`. */
+  readonly storeKind: 'pglite' | 'postgres';
+  /** Whether NATS broadcast is configured. */
+  readonly natsEnabled: boolean;
+  /** Starts listening; resolves with the URL (the real port when `port` is 0). */
+  listen(options?: { host?: string; port?: number }): Promise<string>;
+  /** Stops accepting, drains requests, flushes the outbox relay, closes NATS (if owned) and the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+function isLoggerInstance(value: unknown): value is FastifyBaseLogger {
+  return typeof value === 'object' && value !== null && typeof (value as { child?: unknown }).child === 'function';
+}
+
+export async function buildHub(options: HubOptions = {}): Promise<Hub> {
+  const logger = options.logger;
+  const store =
+    options.databaseUrl !== undefined
+      ? await createPostgresStore({
+          connectionString: options.databaseUrl,
+          schema: options.pgSchema,
+          statementTimeoutMs: options.statementTimeoutMs,
+          connectionTimeoutMs: options.connectionTimeoutMs,
+          onError: (error) => app?.log.warn({ err: error.message }, 'idle database connection failed'),
+        })
+      : await createPgliteStore({ dataDir: options.dataDir, schema: options.pgSchema });
+  // Assigned once the store exists; the pool's error handler reads it.
+  let app: FastifyInstance | undefined;
+  try {
+    await store.migrate();
+    if (options.seed !== false) await store.seed(await loadSeed());
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+
+  const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  app = Fastify({
+    ...(isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger ?? false }),
+    bodyLimit,
+    // Long names must reach our validator (→ 400), not Fastify's router (→ 404).
+    routerOptions: { maxParamLength: 1000 },
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+  const server = app;
+
+  const broadcaster = new Broadcaster({
+    store,
+    natsUrl: options.natsUrl,
+    natsConnection: options.natsConnection,
+    relayIntervalMs: options.relayIntervalMs,
+    onError: (message, error) => server.log.warn({ err: error instanceof Error ? error.message : String(error) }, message),
+  });
+
+  const ctx: RouteContext = {
+    store,
+    broadcaster,
+    authenticator:
+      options.disableAuth === true
+        ? undefined
+        : new Authenticator({ keys: options.apiKeys ?? [], failureLimit: options.authFailureLimit }),
+    isSecretKey: secretKeyMatcher(options.secretKeyPatterns),
+    maxDepth,
+  };
+
+  // Only JSON bodies: everything else (text/plain, forms) is 415 by Fastify itself.
+  server.removeAllContentTypeParsers();
+  server.addContentTypeParser(
+    ['application/json', 'application/merge-patch+json'],
+    { parseAs: 'string', bodyLimit },
+    (request, body, done) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      if (text.length === 0) {
+        if (request.method === 'DELETE') done(null, undefined);
+        else done(new HubError(400, 'body is empty; send a JSON object'), undefined);
+        return;
+      }
+      try {
+        done(null, parseJsonBody(text, maxDepth));
+      } catch (error) {
+        done(error as Error, undefined);
+      }
+    },
+  );
+
+  server.setErrorHandler((error, request, reply) => {
+    if (error instanceof HubError) {
+      reply.headers(error.headers);
+      return reply.code(error.status).send({ detail: error.detail, ...error.extra });
+    }
+    const status = (error as { statusCode?: number }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return reply.code(status).send({ detail: (error as Error).message });
+    }
+    if (isDbUnavailable(error)) {
+      request.log.warn({ err: (error as Error).message }, 'database unavailable');
+      return reply.code(503).header('retry-after', '2').send({ detail: 'database unavailable, retry later' });
+    }
+    request.log.error({ err: (error as Error).message }, 'unexpected error');
+    return reply.code(500).send({ detail: 'internal error' });
+  });
+  server.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ detail: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+
+  await server.register(healthRoutes, { ctx });
+  await server.register(configRoutes, { ctx, prefix: API_PREFIX });
+  await server.register(historyRoutes, { ctx, prefix: API_PREFIX });
+  await server.ready();
+  broadcaster.start();
+
+  let closing: Promise<void> | undefined;
+  return {
+    app: server,
+    store,
+    broadcaster,
+    storeKind: store.kind,
+    natsEnabled: broadcaster.enabled,
+    async listen({ host = '127.0.0.1', port = 7000 } = {}) {
+      await server.listen({ host, port });
+      const address = server.server.address();
+      if (address === null || typeof address === 'string') return String(address);
+      const h = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      return `http://${h}:${address.port}`;
+    },
+    close() {
+      closing ??= (async () => {
+        await server.close();
+        await broadcaster.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,91 @@
+import pg from 'pg';
+import type { SqlDriver, SqlExecutor } from './sql-driver.js';
+import { SqlStore } from './sql-store.js';
+
+export interface PostgresStoreOptions {
+  connectionString: string;
+  /** Run everything in this schema (created if absent) through `search_path`; tests use one per file. */
+  schema?: string | undefined;
+  /** @default 10 */
+  maxConnections?: number | undefined;
+  /** @default 3000 */
+  connectionTimeoutMs?: number | undefined;
+  /** @default 5000 */
+  statementTimeoutMs?: number | undefined;
+  onError?: ((error: Error) => void) | undefined;
+}
+
+const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function assertSchemaName(schema: string): void {
+  if (!SCHEMA_PATTERN.test(schema)) throw new TypeError(`pgSchema must match ${SCHEMA_PATTERN}`);
+}
+
+/** A `pg` Pool with connection, statement, lock and idle-in-transaction timeouts: a sick DB means 503, never a hang. */
+export async function createPostgresStore(options: PostgresStoreOptions): Promise<SqlStore> {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
+  if (options.schema !== undefined) {
+    assertSchemaName(options.schema);
+    const client = new pg.Client({ connectionString: options.connectionString, connectionTimeoutMillis: 5000 });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`);
+    } finally {
+      await client.end();
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.maxConnections ?? 10,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 3000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: statementTimeoutMs,
+    lock_timeout: statementTimeoutMs,
+    query_timeout: statementTimeoutMs + 1000,
+    idle_in_transaction_session_timeout: statementTimeoutMs * 2,
+    application_name: 'central-hub',
+    ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
+  });
+  // An idle client that loses its connection emits on the pool; without a listener the process dies.
+  pool.on('error', (error) => options.onError?.(error));
+
+  const run = async <T>(q: pg.Pool | pg.PoolClient, text: string, params?: unknown[]): Promise<T[]> => {
+    const result = await q.query(text, params as unknown[] | undefined);
+    return result.rows as T[];
+  };
+  const executor = (q: pg.Pool | pg.PoolClient): SqlExecutor => ({
+    query: (text, params) => run(q, text, params),
+    exec: async (sql) => {
+      await q.query(sql);
+    },
+  });
+
+  const driver: SqlDriver = {
+    kind: 'postgres',
+    ...executor(pool),
+    async transaction(fn) {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(executor(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+  return new SqlStore(driver);
+}

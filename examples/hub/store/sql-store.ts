@@ -1,0 +1,262 @@
+import type { ConfigObject } from '../../../src/hub/wire.js';
+import { migrate } from './migrate.js';
+import type { SqlDriver, SqlExecutor } from './sql-driver.js';
+import type { ConfigRow, HistoryEntry, OutboxRow, SeedEntry, Store, WriteCommand, WriteOutcome } from './types.js';
+
+const ROW_COLUMNS = `service_name, config_json, version, hub_epoch_ms(updated_at) AS updated_ms, updated_by,
+  description, tags, active, revision`;
+
+interface RawRow {
+  service_name: string;
+  config_json: ConfigObject;
+  version: string | null;
+  updated_ms: number | string;
+  updated_by: string | null;
+  description: string | null;
+  tags: string[] | null;
+  active: boolean | null;
+  revision: number | string;
+}
+
+function toRow(raw: RawRow): ConfigRow {
+  return {
+    service_name: raw.service_name,
+    config: raw.config_json,
+    version: raw.version ?? '',
+    updated_at: Number(raw.updated_ms),
+    updated_by: raw.updated_by,
+    description: raw.description,
+    tags: raw.tags ?? [],
+    active: raw.active !== false,
+    revision: Number(raw.revision),
+  };
+}
+
+/** A service name exists: the SQL is the same on `pg` and PGlite, so is this class. */
+export class SqlStore implements Store {
+  readonly #db: SqlDriver;
+
+  constructor(driver: SqlDriver) {
+    this.#db = driver;
+  }
+
+  get kind(): 'pglite' | 'postgres' {
+    return this.#db.kind;
+  }
+
+  /** The driver, for tests and tools that inspect the tables. */
+  get sql(): SqlExecutor {
+    return this.#db;
+  }
+
+  async migrate(): Promise<void> {
+    await migrate(this.#db);
+  }
+
+  async seed(entries: readonly SeedEntry[]): Promise<string[]> {
+    const inserted: string[] = [];
+    for (const e of entries) {
+      const rows = await this.#db.query<{ service_name: string }>(
+        `INSERT INTO service_configs (service_name, config_json, version, description, tags, created_by, updated_by)
+         VALUES ($1, $2::jsonb, $3, $4, $5, 'system', 'system')
+         ON CONFLICT (service_name) DO NOTHING RETURNING service_name`,
+        [e.service_name, JSON.stringify(e.config), e.version ?? '1.0.0', e.description ?? null, e.tags ?? []],
+      );
+      if (rows.length > 0) inserted.push(e.service_name);
+    }
+    return inserted;
+  }
+
+  async get(service: string): Promise<ConfigRow | null> {
+    const rows = await this.#db.query<RawRow>(`SELECT ${ROW_COLUMNS} FROM service_configs WHERE service_name = $1`, [
+      service,
+    ]);
+    return rows[0] === undefined ? null : toRow(rows[0]);
+  }
+
+  async list(): Promise<ConfigRow[]> {
+    const rows = await this.#db.query<RawRow>(
+      `SELECT ${ROW_COLUMNS} FROM service_configs WHERE active IS NOT FALSE ORDER BY service_name`,
+    );
+    return rows.map(toRow);
+  }
+
+  async write(command: WriteCommand): Promise<WriteOutcome> {
+    // Two first writers of one service race on the primary key: the loser retries and sees the row.
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.#db.transaction((tx) => this.#writeIn(tx, command));
+      if (outcome !== 'retry') return outcome;
+      if (attempt >= 3) throw Object.assign(new Error('write kept racing with a concurrent create'), { code: '40001' });
+    }
+  }
+
+  async #writeIn(tx: SqlExecutor, c: WriteCommand): Promise<WriteOutcome | 'retry'> {
+    await tx.query(`SELECT set_config('hub.change_reason', $1, true), set_config('hub.action', '', true)`, [
+      c.changeReason ?? '',
+    ]);
+    const currentRaw = (
+      await tx.query<RawRow>(`SELECT ${ROW_COLUMNS} FROM service_configs WHERE service_name = $1 FOR UPDATE`, [c.service])
+    )[0];
+    const current = currentRaw === undefined ? null : toRow(currentRaw);
+    if (c.expectedRevision !== undefined && c.expectedRevision !== (current?.revision ?? 0)) {
+      return { kind: 'conflict', currentRevision: current?.revision ?? null };
+    }
+    let raw: RawRow | undefined;
+    switch (c.kind) {
+      case 'replace': {
+        if (current === null) {
+          raw = (
+            await tx.query<RawRow>(
+              `INSERT INTO service_configs (service_name, config_json, version, description, tags, created_by, updated_by)
+               VALUES ($1, $2::jsonb, $3, $4, $5, $6, $6)
+               ON CONFLICT (service_name) DO NOTHING RETURNING ${ROW_COLUMNS}`,
+              [c.service, JSON.stringify(c.config), c.version ?? '1.0.0', c.description ?? null, c.tags ?? [], c.changedBy],
+            )
+          )[0];
+          if (raw === undefined) return 'retry';
+        } else {
+          raw = (
+            await tx.query<RawRow>(
+              `UPDATE service_configs SET config_json = $2::jsonb, version = COALESCE($3, version),
+                 description = COALESCE($4, description), tags = COALESCE($5, tags), updated_by = $6, active = TRUE
+               WHERE service_name = $1 RETURNING ${ROW_COLUMNS}`,
+              [c.service, JSON.stringify(c.config), c.version ?? null, c.description ?? null, c.tags ?? null, c.changedBy],
+            )
+          )[0];
+        }
+        break;
+      }
+      case 'patch': {
+        if (current === null || !current.active) return { kind: 'not_found', detail: `no config for service '${c.service}'` };
+        const merged = c.merge(current.config);
+        raw = (
+          await tx.query<RawRow>(
+            `UPDATE service_configs SET config_json = $2::jsonb, version = COALESCE($3, version), updated_by = $4
+             WHERE service_name = $1 RETURNING ${ROW_COLUMNS}`,
+            [c.service, JSON.stringify(merged), c.version ?? null, c.changedBy],
+          )
+        )[0];
+        break;
+      }
+      case 'delete': {
+        if (current === null || !current.active) return { kind: 'not_found', detail: `no config for service '${c.service}'` };
+        raw = (
+          await tx.query<RawRow>(
+            `UPDATE service_configs SET active = FALSE, updated_by = $2 WHERE service_name = $1 RETURNING ${ROW_COLUMNS}`,
+            [c.service, c.changedBy],
+          )
+        )[0];
+        break;
+      }
+      case 'rollback': {
+        if (current === null || !current.active) return { kind: 'not_found', detail: `no config for service '${c.service}'` };
+        const target = (
+          await tx.query<{ found: number }>(
+            `SELECT count(*)::int AS found FROM config_audit_log
+             WHERE service_name = $1 AND action <> 'deleted'
+               AND (($2::bigint IS NOT NULL AND revision = $2::bigint) OR ($2::bigint IS NULL AND version = $3::text))`,
+            [c.service, c.toRevision ?? null, c.toVersion ?? null],
+          )
+        )[0];
+        if (target === undefined || target.found === 0) {
+          const what = c.toRevision !== undefined ? `revision ${c.toRevision}` : `version '${c.toVersion}'`;
+          return { kind: 'not_found', detail: `service '${c.service}' has no ${what} to roll back to` };
+        }
+        raw = (
+          await tx.query<RawRow>(
+            `SELECT ${ROW_COLUMNS} FROM rollback_config($1::text, $2::bigint, $3::text, $4::text, $5::text)`,
+            [c.service, c.toRevision ?? null, c.toVersion ?? null, c.changedBy, c.changeReason ?? null],
+          )
+        )[0];
+        break;
+      }
+    }
+    if (raw === undefined) throw new Error('write returned no row');
+    const row = toRow(raw);
+    const outbox = await tx.query<{ id: number | string }>(
+      `SELECT id FROM config_outbox WHERE service_name = $1 AND revision = $2 ORDER BY id DESC LIMIT 1`,
+      [row.service_name, row.revision],
+    );
+    return {
+      kind: 'ok',
+      row,
+      created: c.kind === 'replace' && (current === null || !current.active),
+      outboxId: outbox[0] === undefined ? null : Number(outbox[0].id),
+    };
+  }
+
+  async history(service: string, limit: number): Promise<{ entries: HistoryEntry[]; total: number }> {
+    const rows = await this.#db.query<{
+      version: string | null;
+      action: HistoryEntry['action'];
+      changed_by: string | null;
+      changed_ms: number | string;
+      change_reason: string | null;
+      config_json: ConfigObject;
+      revision: number | string | null;
+    }>(
+      `SELECT version, action, changed_by, hub_epoch_ms(changed_at) AS changed_ms, change_reason, config_json, revision
+       FROM get_config_history($1::text, $2::int)`,
+      [service, limit],
+    );
+    const total = await this.#db.query<{ n: number | string }>(
+      'SELECT count(*) AS n FROM config_audit_log WHERE service_name = $1',
+      [service],
+    );
+    return {
+      entries: rows.map((r) => ({
+        version: r.version,
+        action: r.action,
+        changed_by: r.changed_by,
+        changed_at: Number(r.changed_ms),
+        change_reason: r.change_reason,
+        config: r.config_json,
+        revision: r.revision === null ? null : Number(r.revision),
+      })),
+      total: Number(total[0]?.n ?? 0),
+    };
+  }
+
+  async publishPending(
+    publish: (rows: OutboxRow[]) => Promise<void>,
+    options: { onlyId?: number; limit?: number } = {},
+  ): Promise<number> {
+    return this.#db.transaction(async (tx) => {
+      const rows = await tx.query<{ id: number | string; service_name: string; revision: number | string; payload: Record<string, unknown> }>(
+        options.onlyId === undefined
+          ? `SELECT id, service_name, revision, payload FROM config_outbox WHERE published_at IS NULL
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`
+          : `SELECT id, service_name, revision, payload FROM config_outbox WHERE published_at IS NULL AND id = $2
+             LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        options.onlyId === undefined ? [options.limit ?? 100] : [1, options.onlyId],
+      );
+      if (rows.length === 0) return 0;
+      const claimed = rows.map((r) => ({ id: Number(r.id), service_name: r.service_name, revision: Number(r.revision), payload: r.payload }));
+      await publish(claimed);
+      await tx.query('UPDATE config_outbox SET published_at = NOW() WHERE id = ANY($1::bigint[])', [
+        claimed.map((r) => r.id),
+      ]);
+      return claimed.length;
+    });
+  }
+
+  async pendingOutboxCount(): Promise<number> {
+    const rows = await this.#db.query<{ n: number | string }>(
+      'SELECT count(*) AS n FROM config_outbox WHERE published_at IS NULL',
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.#db.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#db.close();
+  }
+}
