@@ -8,7 +8,7 @@ const BRAND = Symbol.for('@central-hub/config.ConfigError');
 
 export type ConfigErrorCode =
   | 'INVALID_OPTIONS'
-  | 'UNKNOWN_SERVICE'
+  | 'INVALID_SERVICE_NAME'
   | 'HUB_UNREACHABLE'
   | 'HUB_ERROR'
   | 'HUB_RESPONSE_INVALID'

@@ -1,0 +1,251 @@
+/**
+ * ConfigClient: orchestration only. Per-service work lives in `ServiceRuntime` (the one refresh road);
+ * this class owns the shared parts (transport, TTL index, snapshot store, watchers) and the lifecycle.
+ */
+import { LRUCache } from 'lru-cache';
+import type { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { HubTransport } from './hub/transport.js';
+import { isValidServiceName } from './hub/wire.js';
+import type { LayerName } from './layers/merge.js';
+import { getPath, splitPath } from './layers/paths.js';
+import { type ConfigClientOptions, type ResolvedOptions, resolveOptions, type ServiceDefinition, type ServicesMap } from './options.js';
+import { type ChangeListener, type ConfigSource, ServiceRuntime } from './refresh.js';
+import { SnapshotStore } from './snapshot/file-store.js';
+import { NatsWatcher, type NatsState } from './watch/nats-watcher.js';
+import { Poller } from './watch/poller.js';
+
+/** The config type of a service definition: the schema's output, or a JSON object without one. */
+export type ConfigOf<D> = D extends { schema: infer Z extends z.ZodType } ? z.output<Z> : Record<string, unknown>;
+
+export interface ConfigStatus {
+  service: string;
+  /** Where the served value comes from; `undefined` before the first `get`. */
+  source: ConfigSource | undefined;
+  /** True when the value is past its TTL or the last refresh failed. */
+  stale: boolean;
+  /** Hub layer metadata (revision is a reference-hub extension). */
+  revision: number | undefined;
+  version: string | undefined;
+  updatedAt: number | undefined;
+  /** Epoch ms of the last answer from the hub (200, 304 or 404). */
+  lastFetchAt: number | undefined;
+  lastErrorCode: string | undefined;
+  lastErrorMessage: string | undefined;
+  /** Critical paths the hub tried to set (dropped). */
+  droppedCriticalPaths: string[];
+  nats: NatsState;
+}
+
+export interface Explanation {
+  service: string;
+  path: string;
+  /** The layer the value came from; `mixed` for objects assembled from several; `schema` for schema defaults. */
+  layer: LayerName | 'mixed' | 'schema' | 'absent';
+  /** The value, or `'[redacted]'` at critical paths. */
+  value: unknown;
+  /** Set when the path is critical: the environment variable it is read from. */
+  envVariable?: string | undefined;
+  /** For objects: the layer of every leaf below `path`. */
+  leaves?: Record<string, LayerName>;
+}
+
+export type ErrorListener = (error: ConfigError) => void;
+
+const REDACTED = '[redacted]';
+
+export class ConfigClient<S extends ServicesMap = ServicesMap> {
+  readonly #options: ResolvedOptions;
+  readonly #transport: HubTransport;
+  readonly #snapshots: SnapshotStore | undefined;
+  /** Fresh values by service: the `get` hot path is one lookup here. */
+  readonly #fresh: LRUCache<string, Promise<unknown>>;
+  readonly #runtimes = new Map<string, ServiceRuntime>();
+  readonly #pollers = new Map<string, Poller>();
+  readonly #errorListeners = new Set<ErrorListener>();
+  #watcher: NatsWatcher | undefined;
+  #closed: Promise<void> | undefined;
+
+  /** Checks the options (throws `INVALID_OPTIONS`); does no I/O. */
+  constructor(options: ConfigClientOptions<S>) {
+    this.#options = resolveOptions(options as ConfigClientOptions);
+    const { transport, hubUrls, apiKey, logger, snapshotDir, cacheTtlMs } = this.#options;
+    this.#transport = new HubTransport({ ...transport, hubUrls, apiKey, logger, random: Math.random });
+    this.#snapshots = snapshotDir === false ? undefined : new SnapshotStore(snapshotDir);
+    this.#fresh = new LRUCache({ max: 10_000, ttl: cacheTtlMs, updateAgeOnGet: false });
+  }
+
+  /** The service's config: fresh from cache, else the hub, else the fallback chain. */
+  get<K extends keyof S & string>(name: K): Promise<ConfigOf<S[K]>>;
+  get(name: string): Promise<Record<string, unknown>>;
+  get(name: string): Promise<unknown> {
+    const hit = this.#fresh.get(name);
+    if (hit !== undefined) return hit;
+    if (this.#closed) return Promise.reject(closedError(name));
+    const runtime = this.#runtime(name);
+    if (runtime instanceof ConfigError) return Promise.reject(runtime);
+    this.#startWatching(runtime);
+    return runtime.get();
+  }
+
+  /** Fetches the service's config from the hub now (joins a fetch in flight, else starts one). */
+  async refresh<K extends keyof S & string>(name: K): Promise<ConfigOf<S[K]>>;
+  async refresh(name: string): Promise<Record<string, unknown>>;
+  async refresh(name: string): Promise<unknown> {
+    if (this.#closed) throw closedError(name);
+    const runtime = this.#runtime(name);
+    if (runtime instanceof ConfigError) throw runtime;
+    if (!runtime.hasValue) return this.get(name);
+    this.#startWatching(runtime);
+    return runtime.refresh('refresh', true);
+  }
+
+  /**
+   * Calls `listener(next, prev, change)` after each committed change of the merged value. Returns the
+   * unsubscribe function. Listener errors are reported through `onError`, never thrown.
+   */
+  onChange<K extends keyof S & string>(name: K, listener: ChangeListener<ConfigOf<S[K]>>): () => void;
+  onChange(name: string, listener: ChangeListener<Record<string, unknown>>): () => void;
+  onChange(name: string, listener: ChangeListener<never>): () => void {
+    if (this.#closed) throw closedError(name);
+    const runtime = this.#runtime(name);
+    if (runtime instanceof ConfigError) throw runtime;
+    return runtime.onChange(listener as ChangeListener);
+  }
+
+  /** Errors the client handles without throwing: rejected updates, bad notices, failing listeners. */
+  onError(listener: ErrorListener): () => void {
+    this.#errorListeners.add(listener);
+    return () => {
+      this.#errorListeners.delete(listener);
+    };
+  }
+
+  status(name: keyof S & string): ConfigStatus;
+  status(name: string): ConfigStatus;
+  status(name: string): ConfigStatus {
+    const runtime = this.#runtimes.get(name);
+    const base = runtime?.status() ?? {
+      source: undefined,
+      stale: true,
+      revision: undefined,
+      version: undefined,
+      updatedAt: undefined,
+      lastFetchAt: undefined,
+      lastErrorCode: undefined,
+      lastErrorMessage: undefined,
+      droppedCriticalPaths: [],
+    };
+    return { service: name, ...base, nats: this.#watcher?.state ?? 'off' };
+  }
+
+  /** Which layer the value at `path` (dotted) came from; values at critical paths are redacted. */
+  explain(name: keyof S & string, path: string): Explanation;
+  explain(name: string, path: string): Explanation;
+  explain(name: string, path: string): Explanation {
+    const runtime = this.#runtimes.get(name);
+    const parts = splitPath(path);
+    const dotted = parts.join('.');
+    const provenance = runtime?.provenance;
+    if (!runtime || !provenance) return { service: name, path: dotted, layer: 'absent', value: undefined };
+    const critical = runtime.criticalPaths.find((c) => dotted === c || dotted.startsWith(`${c}.`) || c.startsWith(`${dotted}.`));
+    const value = getPath(runtime.committedValue, parts);
+    const shown = critical !== undefined ? REDACTED : value;
+    const envVariable = critical === dotted ? runtime.envVariableFor(dotted) : undefined;
+    const exact = provenance.get(dotted);
+    if (exact) return { service: name, path: dotted, layer: exact, value: shown, envVariable };
+    const leaves: Record<string, LayerName> = {};
+    for (const [leaf, layer] of provenance) if (leaf.startsWith(`${dotted}.`) || dotted === '') leaves[leaf] = layer;
+    const layers = new Set(Object.values(leaves));
+    const layer = layers.size === 0 ? (value === undefined ? 'absent' : 'schema') : layers.size === 1 ? [...layers][0]! : 'mixed';
+    return { service: name, path: dotted, layer, value: shown, envVariable, leaves };
+  }
+
+  /** Stops timers and watchers, closes what the client opened; later calls fail with `CLIENT_CLOSED`. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#fresh.clear();
+      for (const poller of this.#pollers.values()) poller.stop();
+      for (const runtime of this.#runtimes.values()) runtime.close();
+      await Promise.allSettled([this.#watcher?.close(), this.#transport.close()]);
+    })();
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #runtime(name: string): ServiceRuntime | ConfigError {
+    const existing = this.#runtimes.get(name);
+    if (existing) return existing;
+    if (!isValidServiceName(name)) {
+      return new ConfigError('INVALID_SERVICE_NAME', `service name ${JSON.stringify(String(name)).slice(0, 120)} must match ^[a-z0-9-]+$ (≤ 100 chars)`);
+    }
+    const definition: ServiceDefinition = this.#options.services[name] ?? {};
+    const runtime = new ServiceRuntime({
+      name,
+      definition,
+      options: this.#options,
+      transport: this.#transport,
+      snapshots: this.#snapshots,
+      fresh: this.#fresh,
+      reportError: (error) => this.#reportError(error),
+      isClosed: () => this.#closed !== undefined,
+    });
+    this.#runtimes.set(name, runtime);
+    return runtime;
+  }
+
+  /** Hot reload starts with the first use of a service, never in the constructor (no I/O there). */
+  #startWatching(runtime: ServiceRuntime): void {
+    const { pollIntervalMs, nats } = this.#options;
+    if (pollIntervalMs !== false && !this.#pollers.has(runtime.name)) {
+      const poller = new Poller({
+        intervalMs: pollIntervalMs,
+        // While failing, the recovery timer owns the retries; the poll would only add load.
+        tick: async () => {
+          if (runtime.hasValue && !runtime.failing) await runtime.refresh('poll');
+        },
+        onError: () => undefined,
+      });
+      this.#pollers.set(runtime.name, poller);
+      poller.start();
+    }
+    if (nats && !this.#watcher) {
+      const services = Object.keys(this.#options.services);
+      if (services.length === 0) return;
+      this.#watcher = new NatsWatcher({
+        services,
+        subjectPrefix: nats.subjectPrefix,
+        servers: nats.servers,
+        connection: nats.connection,
+        connectOptions: nats.connectOptions,
+        logger: this.#options.logger,
+        onNotice: (service, notice) => this.#runtimes.get(service)?.handleNotice(notice, nats.applyPayload),
+        onInvalidNotice: (_service, error) => this.#reportError(error),
+        onResync: () => {
+          for (const r of this.#runtimes.values()) if (r.hasValue) r.refresh('nats', true).catch(() => undefined);
+        },
+      });
+      this.#watcher.start().catch((error: unknown) => {
+        this.#options.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'nats watcher failed to start');
+      });
+    }
+  }
+
+  #reportError(error: ConfigError): void {
+    this.#options.logger.debug({ service: error.service, code: error.code }, error.message);
+    for (const listener of [...this.#errorListeners]) {
+      try {
+        listener(error);
+      } catch {
+        // An error listener that throws has nowhere left to report to.
+      }
+    }
+  }
+}
+
+function closedError(service: string): ConfigError {
+  return new ConfigError('CLIENT_CLOSED', 'the client is closed', { service });
+}

@@ -1,0 +1,80 @@
+/**
+ * Deep merge of the three layers with provenance (pure). Objects merge key by key; arrays and scalars
+ * replace. Every leaf of the result remembers which layer it came from.
+ */
+import { isForbiddenKey, isPlainObject, type PlainObject } from './paths.js';
+
+export type LayerName = 'defaults' | 'hub' | 'env';
+
+/** Leaf path (dotted) → the layer that supplied it. */
+export type Provenance = Map<string, LayerName>;
+
+export interface MergeResult {
+  value: PlainObject;
+  provenance: Provenance;
+}
+
+/** Merges layers in order of increasing precedence; later layers win. Inputs are never mutated. */
+export function mergeLayers(layers: ReadonlyArray<readonly [LayerName, PlainObject | undefined]>): MergeResult {
+  const provenance: Provenance = new Map();
+  let value: PlainObject = Object.create(null) as PlainObject;
+  for (const [name, layer] of layers) {
+    if (layer) value = mergeInto(value, layer, name, '', provenance);
+  }
+  return { value: toPlain(value), provenance };
+}
+
+function mergeInto(
+  base: PlainObject,
+  layer: PlainObject,
+  name: LayerName,
+  prefix: string,
+  provenance: Provenance,
+): PlainObject {
+  const out: PlainObject = Object.create(null) as PlainObject;
+  for (const key of Object.keys(base)) out[key] = base[key];
+  for (const key of Object.keys(layer)) {
+    // Dropped, not merged: a `__proto__` key from the network must never reach a prototype.
+    if (isForbiddenKey(key)) continue;
+    const path = prefix ? `${prefix}.${key}` : key;
+    const incoming = layer[key];
+    const current = out[key];
+    if (isPlainObject(incoming) && isPlainObject(current)) {
+      out[key] = mergeInto(current, incoming, name, path, provenance);
+    } else {
+      dropUnder(provenance, path);
+      out[key] = isPlainObject(incoming) ? mergeInto(Object.create(null), incoming, name, path, provenance) : incoming;
+      if (!isPlainObject(incoming)) provenance.set(path, name);
+    }
+  }
+  return out;
+}
+
+function dropUnder(provenance: Provenance, path: string): void {
+  provenance.delete(path);
+  const prefix = `${path}.`;
+  for (const key of provenance.keys()) if (key.startsWith(prefix)) provenance.delete(key);
+}
+
+/** Null-prototype objects are safe while merging; callers get ordinary objects. */
+function toPlain(value: unknown): PlainObject {
+  return convert(value) as PlainObject;
+}
+
+function convert(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(convert);
+  if (typeof value === 'object' && value !== null) {
+    const out: PlainObject = {};
+    for (const key of Object.keys(value)) {
+      if (isForbiddenKey(key)) continue;
+      out[key] = convert((value as PlainObject)[key]);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** A copy of a JSON value with forbidden keys removed at every depth (for data from outside). */
+export function sanitize<T>(value: T): T {
+  return convert(value) as T;
+}
