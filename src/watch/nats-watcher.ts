@@ -20,6 +20,8 @@ export const DEFAULT_NATS_RECONNECT_TIME_WAIT_MS = 1_000;
 export const DEFAULT_NATS_RECONNECT_JITTER_MS = 500;
 /** How long close() waits for a drain of a connection we opened before closing it hard. */
 export const DEFAULT_NATS_DRAIN_TIMEOUT_MS = 5_000;
+/** How long start() waits for the server to confirm our subscriptions. */
+export const DEFAULT_NATS_FLUSH_TIMEOUT_MS = 2_000;
 
 export interface NatsWatcherOptions {
   /** Services to watch; each is subscribed on its exact subject `<subjectPrefix>.<service>`, never a wildcard. */
@@ -133,8 +135,9 @@ export class NatsWatcher {
   }
 
   /**
-   * Connects (or adopts the handed connection) and subscribes. Resolves after the first attempt: if it
-   * failed, the watcher keeps retrying in the background with state `connecting`. Calling it again
+   * Connects (or adopts the handed connection) and subscribes. Resolves after the first attempt, once the
+   * server has acknowledged the subscriptions (bounded wait); if the attempt failed, the watcher keeps
+   * retrying in the background with state `connecting`. Calling it again
    * returns the same promise; after close() it rejects with `CLIENT_CLOSED`.
    */
   start(): Promise<void> {
@@ -164,7 +167,7 @@ export class NatsWatcher {
         this.#setState('closed');
         return;
       }
-      this.#attach(this.#handed);
+      await this.#attach(this.#handed);
       return;
     }
     this.#setState('connecting');
@@ -184,7 +187,7 @@ export class NatsWatcher {
       await connection.close().catch(() => {});
       return true;
     }
-    this.#attach(connection);
+    await this.#attach(connection);
     return true;
   }
 
@@ -207,7 +210,7 @@ export class NatsWatcher {
     this.#retryTimer = timer;
   }
 
-  #attach(connection: NatsConnection): void {
+  async #attach(connection: NatsConnection): Promise<void> {
     this.#connection = connection;
     void this.#watchStatus(connection);
     void connection.closed().then((error) => {
@@ -229,7 +232,26 @@ export class NatsWatcher {
       this.#subscriptions.push(subscription);
       void this.#consume(service, subscription);
     }
+    // SUB is sent lazily: without the round trip a notice published right after start() resolved
+    // could reach the server before our interest does, and be lost.
+    await this.#flush(connection);
     if (!connection.isClosed()) this.#setState('connected');
+  }
+
+  async #flush(connection: NatsConnection): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, DEFAULT_NATS_FLUSH_TIMEOUT_MS);
+      timer.unref?.();
+    });
+    try {
+      // Bounded: on a connection that is reconnecting a flush waits for the server; the resync covers that case.
+      await Promise.race([connection.flush(), timeout]);
+    } catch (error) {
+      this.#log.debug({ component: 'nats', err: error }, 'NATS flush after subscribe failed');
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async #consume(service: string, subscription: Subscription): Promise<void> {
