@@ -113,6 +113,13 @@ export async function spawnProcess(cmd: string, args: string[], opts: SpawnOptio
       untrack();
       resolve({ code, signal });
     });
+    // A spawn failure (ENOENT, EACCES) emits 'error' and never 'exit'.
+    child.once('error', () => {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) return;
+      running = false;
+      untrack();
+      resolve({ code: null, signal: null });
+    });
   });
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
 
@@ -131,14 +138,25 @@ export async function spawnProcess(cmd: string, args: string[], opts: SpawnOptio
       paused = false;
     }
     const timer = setTimeout(() => groupSignal('SIGKILL'), graceMs);
-    const info = await exited;
-    clearTimeout(timer);
-    return info;
+    try {
+      return await boundedExit(graceMs + 5_000, 'SIGTERM');
+    } finally {
+      clearTimeout(timer);
+    }
   };
   const kill = async (): Promise<ExitInfo> => {
     groupSignal('SIGKILL');
     paused = false;
-    return exited;
+    return boundedExit(5_000, 'SIGKILL');
+  };
+  const boundedExit = (ms: number, what: string): Promise<ExitInfo> => {
+    let t: NodeJS.Timeout | undefined;
+    return Promise.race([
+      exited,
+      new Promise<never>((_, reject) => {
+        t = setTimeout(() => reject(new Error(`lab: ${name} (pid ${pid}) did not exit within ${ms} ms after ${what}`)), ms);
+      }),
+    ]).finally(() => clearTimeout(t));
   };
 
   const resource: LabResource = {
