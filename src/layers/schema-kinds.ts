@@ -29,6 +29,8 @@ function defOf(schema: z.ZodType): Def {
 function schemasAt(schema: z.ZodType, path: readonly string[], depth = 0): z.ZodType[] {
   if (depth > 64) return [];
   const def = defOf(schema);
+  // kindsOf needs to see `nullable` itself to know that null is accepted.
+  if (path.length === 0 && def.type === 'nullable') return [schema];
   switch (def.type) {
     case 'optional':
     case 'nullable':
