@@ -1,3 +1,4 @@
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { historyResponseSchema, writeResponseSchema, configDocumentSchema } from '../../src/hub/wire.js';
 import type { Hub } from '../../examples/hub/server.js';
@@ -21,7 +22,7 @@ describe.each(STORE_KINDS)('hub routes on %s', (kind: StoreKind) => {
     if (schema !== undefined) await dropSchema(schema);
   });
 
-  const inject = (opts: Parameters<Hub['app']['inject']>[0]) => hub.app.inject(opts);
+  const inject = (opts: InjectOptions): Promise<LightMyRequestResponse> => hub.app.inject(opts);
   const post = (service: string, body: unknown, headers: Record<string, string> = {}, query = '') =>
     inject({ method: 'POST', url: `${API}/${service}${query}`, ...json(body), headers: { ...admin, 'content-type': 'application/json', ...headers } });
 
