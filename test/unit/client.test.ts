@@ -34,7 +34,15 @@ afterEach(async () => {
   await agent.close();
 });
 
-function makeClient(overrides: Partial<ConfigClientOptions> = {}) {
+const services = {
+  'polygon-historical-downloader': {
+    schema,
+    defaults: { operational: { batch_size: 100, gap_check_interval_hours: 1 } },
+    env: { 'database.host': 'DB_HOST', 'database.password': 'DB_PASSWORD' },
+  },
+};
+
+function makeClient(overrides: Partial<Omit<ConfigClientOptions, 'services'>> = {}) {
   const client = new ConfigClient({
     hubUrl: HUB,
     apiKey: 'test-key',
@@ -43,16 +51,10 @@ function makeClient(overrides: Partial<ConfigClientOptions> = {}) {
     transport: { dispatcher: agent, retryBaseDelayMs: 1, retryMaxDelayMs: 5 },
     recovery: { minDelayMs: 20, maxDelayMs: 50 },
     env: { DB_HOST: 'db.internal', DB_PASSWORD: 'canary-secret-123' },
-    services: {
-      [SERVICE]: {
-        schema,
-        defaults: { operational: { batch_size: 100, gap_check_interval_hours: 1 } },
-        env: { 'database.host': 'DB_HOST', 'database.password': 'DB_PASSWORD' },
-      },
-    },
     ...overrides,
+    services,
   });
-  clients.push(client as ConfigClient);
+  clients.push(client as unknown as ConfigClient);
   return client;
 }
 
