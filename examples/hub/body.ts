@@ -20,6 +20,14 @@ export const DEFAULT_SECRET_KEY_PATTERNS: readonly string[] = [
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
+ * Text PostgreSQL's jsonb cannot store: U+0000 (22P05 "unsupported Unicode escape sequence") and lone
+ * UTF-16 surrogates (not valid Unicode). Valid JSON, so JSON.parse accepts it; without this check the
+ * INSERT failed and the client got a 500 instead of a 400.
+ */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const unstorable = (text: string): boolean => text.includes('\u0000') || LONE_SURROGATE.test(text);
+
+/**
  * Parses a request body as JSON and checks it is safe to store: no prototype-polluting keys, no
  * nesting deeper than `maxDepth`, only finite numbers. V8's JSON.parse is iterative, so deep input does
  * not blow the stack here; the walk below stops at `maxDepth`.
@@ -40,6 +48,9 @@ function checkSafe(root: unknown, maxDepth: number): void {
   while (stack.length > 0) {
     const { value, depth } = stack.pop()!;
     if (typeof value === 'number' && !Number.isFinite(value)) throw new HubError(400, 'numbers must be finite');
+    if (typeof value === 'string' && unstorable(value)) {
+      throw new HubError(400, 'strings must not contain U+0000 or lone surrogates');
+    }
     if (typeof value !== 'object' || value === null) continue;
     if (depth >= maxDepth) throw new HubError(400, `body is nested deeper than ${maxDepth} levels`);
     if (Array.isArray(value)) {
@@ -48,6 +59,7 @@ function checkSafe(root: unknown, maxDepth: number): void {
     }
     for (const key of Object.keys(value)) {
       if (FORBIDDEN_KEYS.has(key)) throw new HubError(400, `key '${key}' is not allowed`);
+      if (unstorable(key)) throw new HubError(400, 'keys must not contain U+0000 or lone surrogates');
       stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1 });
     }
   }

@@ -144,7 +144,7 @@ export class Broadcaster {
       this.#relayAgain = true;
       return this.#relaying;
     }
-    this.#relaying = (async () => {
+    const run = (async () => {
       let total = 0;
       try {
         do {
@@ -157,12 +157,15 @@ export class Broadcaster {
         } while (this.#relayAgain && this.connected);
       } catch (error) {
         if (!this.#closed) this.#onError('outbox relay failed; will retry', error);
-      } finally {
-        this.#relaying = undefined;
       }
       return total;
     })();
-    return this.#relaying;
+    // Cleared after the run settles (the run may complete synchronously when NATS is down).
+    this.#relaying = run;
+    void run.then(() => {
+      if (this.#relaying === run) this.#relaying = undefined;
+    });
+    return run;
   }
 
   /** Stops the relay, flushes what is pending once, and closes the NATS connection if we opened it. */
