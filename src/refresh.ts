@@ -148,6 +148,10 @@ export class ServiceRuntime {
   /** A validated notice for this service: dropped when stale or duplicate, else a refresh (or a direct apply). */
   handleNotice(notice: Notice, applyPayload: boolean): void {
     if (!this.#committed || this.#deps.isClosed()) return;
+    // While the hub is failing (down, 5xx, key revoked) the recovery timer owns the retries, as it does for
+    // `get` and the poll: a notice per message would turn a notice storm into a request loop against a hub
+    // that cannot answer (e.g. one 401 per notice while the key is revoked).
+    if (this.#failing) return;
     const current = this.#committed.hub;
     if (current && isStaleNotice(notice, current, this.#criticalPaths)) {
       if (notice.revision !== undefined && notice.revision === current.revision && notice.config !== undefined) {
