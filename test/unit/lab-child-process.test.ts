@@ -63,12 +63,20 @@ describe('lab: spawnProcess', () => {
 
 const hubMain = path.join(REPO_ROOT, 'examples/hub/main.ts');
 describe.skipIf(!existsSync(hubMain))('lab: startHubProcess', () => {
-  it('starts the reference hub and parses its URL', async () => {
-    const hub = await startHubProcess({}, { timeoutMs: 30_000 });
+  it('starts the reference hub, parses its ready line, SIGKILL + restart on the same port', async () => {
+    const t0 = Date.now();
+    const hub = await startHubProcess({ DISABLE_AUTH: '1' }, { timeoutMs: 30_000 });
+    console.log(`[lab timing] hub start (tsx, store ${hub.store}, nats ${hub.nats}): ${Date.now() - t0} ms`);
     expect(hub.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(hub.port).toBeGreaterThan(0);
-    const res = await fetch(`${hub.url}/healthz`).catch(() => undefined);
-    console.log(`[lab] hub ${hub.url} /healthz → ${res?.status ?? 'no answer'}`);
-    await hub.stop();
+    expect(hub.store).toBeTruthy();
+    expect(hub.nats).toBe('off');
+    expect((await fetch(`${hub.url}/health`)).status).toBe(200);
+
+    await hub.kill();
+    await expect(fetch(`${hub.url}/health`)).rejects.toThrow();
+    const again = await hub.restart();
+    expect(again.port).toBe(hub.port);
+    expect((await fetch(`${again.url}/health`)).status).toBe(200);
+    await again.stop();
   });
 });

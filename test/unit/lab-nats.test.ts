@@ -99,11 +99,8 @@ describe('lab: nats cluster', () => {
     const pub = await client(cluster.node(2).url, { noRandomize: true, ignoreClusterUpdates: true });
     const got = nextMessage(sub, 'config.update.x');
     await sub.flush();
-    // interest propagates over routes asynchronously: wait until node 2 knows about the subscription
-    await waitFor('subscription interest on node 2', async () => {
-      const s = await cluster.node(2).monitor<{ num_subscriptions: number }>('subsz');
-      return s.num_subscriptions > 0;
-    });
+    // interest propagates over routes asynchronously: wait until node 2 knows about node 0's subscription
+    await cluster.node(2).waitForRouteInterest('config.update.x');
     pub.publish('config.update.x', sc.encode('across'));
     expect(await got).toBe('across');
 

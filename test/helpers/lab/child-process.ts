@@ -248,11 +248,14 @@ export interface HubProcess extends LabProcess {
   /** e.g. http://127.0.0.1:41234 */
   readonly url: string;
   readonly port: number;
+  /** From the ready line, when printed: store kind ('pglite' | 'postgres' …) and NATS on/off. */
+  readonly store: string | undefined;
+  readonly nats: 'on' | 'off' | undefined;
   /** Stop (SIGTERM) if still running, then start again on the same port with the same env. */
   restart(extraEnv?: Record<string, string | undefined>): Promise<HubProcess>;
 }
 
-export const HUB_READY_LINE = /hub listening on (http:\/\/\S+)/;
+export const HUB_READY_LINE = /hub listening on (http:\/\/[^\s)]+)(?: \(store: ([^,)]+), nats: (on|off)\))?/;
 
 /**
  * Run the reference hub (`examples/hub/main.ts`) as a child process with HOST=127.0.0.1 and PORT (default 0),
@@ -273,12 +276,14 @@ export async function startHubProcess(
     readyLine: HUB_READY_LINE,
     timeoutMs: opts.timeoutMs ?? 20_000,
   });
-  const url = proc.match![1]!.replace(/[),.]+$/, '');
+  const url = proc.match![1]!.replace(/[),.]+$/, '').replace(/\/$/, '');
   const actualPort = Number(new URL(url).port);
   // Prototype-chain onto the LabProcess so its live getters (running, paused) keep working.
   const hub = Object.create(proc, {
     url: { value: url, enumerable: true },
     port: { value: actualPort, enumerable: true },
+    store: { value: proc.match![2], enumerable: true },
+    nats: { value: proc.match![3], enumerable: true },
     restart: {
       value: async (extraEnv: Record<string, string | undefined> = {}) => {
         if (proc.running) await proc.stop();

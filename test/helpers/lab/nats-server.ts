@@ -70,6 +70,11 @@ export interface NatsServerHandle {
   routes(): Promise<NatsRoute[]>;
   /** Wait until at least `n` distinct remote servers are routed. */
   waitForRoutes(n: number, timeoutMs?: number): Promise<void>;
+  /**
+   * Wait until a subscription on `subject` made on another node has propagated to this node over a route
+   * (interest propagation is asynchronous: publish before it and the message is silently dropped).
+   */
+  waitForRouteInterest(subject: string, timeoutMs?: number): Promise<void>;
   output(): string;
   /** Stop and remove the JetStream dir. */
   dispose(): Promise<void>;
@@ -108,6 +113,17 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
       `nats-server ${serverName} (port ${port}) to have ${n} route(s)`,
       async () => new Set((await routes()).map((r) => r.remote_id)).size >= n,
       { timeoutMs: t, intervalMs: 50 },
+    );
+  };
+
+  const waitForRouteInterest = async (subject: string, t = 5_000): Promise<void> => {
+    await waitFor(
+      `interest in '${subject}' to reach nats-server ${serverName} over a route`,
+      async () => {
+        const rz = await monitor<{ routes?: Array<{ subscriptions_list?: string[] }> }>('routez?subs=1');
+        return (rz.routes ?? []).some((r) => r.subscriptions_list?.includes(subject));
+      },
+      { timeoutMs: t, intervalMs: 20 },
     );
   };
 
@@ -181,6 +197,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     monitor,
     routes,
     waitForRoutes,
+    waitForRouteInterest,
     output: () => proc.output(),
     dispose,
   };
