@@ -1,0 +1,166 @@
+/**
+ * Figure 3: propagation. A write starts at the hub (POST) → every client's onChange has fired, for 1, 100
+ * and 1 000 clients spread over worker processes, vs the composed floor measured in the same run:
+ * PostgreSQL UPDATE (same table, same triggers: audit + revision + outbox) commit → NATS publish →
+ * receive → one GET per client (N concurrent GETs over N keep-alive connections).
+ */
+import { connect } from 'nats';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { putConfig, sampleConfig, startWorker, type Worker } from '../lib/lab.js';
+import { dist, type FigureResult, fmt, round, sleep, wallMs, within } from '../lib/util.js';
+import type { BenchContext } from './context.js';
+
+interface Scenario {
+  clients: number;
+  workers: number;
+  /** NATS connections shared per worker (0: one connection per client). */
+  shared: number;
+  rounds: number;
+}
+
+export async function figure3(ctx: BenchContext): Promise<FigureResult> {
+  const service = 'bench-prop';
+  const floorService = 'bench-floor';
+  const hubUrl = ctx.hub.url;
+  await putConfig(hubUrl, service, sampleConfig({ round: 0 }));
+  await putConfig(hubUrl, floorService, sampleConfig({ round: 0 }));
+  const scenarios: Scenario[] = [
+    { clients: 1, workers: 1, shared: 0, rounds: ctx.quick ? 8 : 40 },
+    { clients: 100, workers: 4, shared: 0, rounds: ctx.quick ? 6 : 30 },
+    { clients: 1000, workers: 4, shared: 5, rounds: ctx.quick ? 4 : 20 },
+  ];
+  const db = new pg.Client({ connectionString: ctx.pg.url });
+  await db.connect();
+  const pub = await connect({ servers: ctx.nats.url, name: 'bench-floor-pub' });
+  const subConn = await connect({ servers: ctx.nats.url, name: 'bench-floor-sub' });
+  const sub = subConn.subscribe('bench.floor');
+  let onFloorMessage: (() => void) | undefined;
+  void (async () => {
+    for await (const _ of sub) onFloorMessage?.();
+  })();
+  await subConn.flush();
+  let round = 0;
+  const rows: Array<Record<string, string | number>> = [];
+  const goals: FigureResult['goals'] = [];
+  const data: Record<string, unknown> = {};
+  try {
+    for (const sc of scenarios) {
+      const floorPool = new Pool(hubUrl, { connections: sc.clients });
+      const floorSample = async (): Promise<number> => {
+        const received = new Promise<void>((resolve) => (onFloorMessage = resolve));
+        const t0 = wallMs();
+        await db.query(`UPDATE service_configs SET config_json = $1::jsonb, updated_by = 'bench' WHERE service_name = $2`, [
+          JSON.stringify(sampleConfig({ round: ++round })),
+          floorService,
+        ]);
+        pub.publish('bench.floor', JSON.stringify({ service_name: floorService, round }));
+        await received;
+        await Promise.all(
+          Array.from({ length: sc.clients }, async () => {
+            const res = await floorPool.request({ path: `/api/v1/config/${floorService}`, method: 'GET' });
+            JSON.parse(await res.body.text());
+          }),
+        );
+        return wallMs() - t0;
+      };
+      // Warm the floor's connections.
+      for (let i = 0; i < 3; i++) await floorSample();
+
+      const per = Math.ceil(sc.clients / sc.workers);
+      const workers: Worker[] = [];
+      const fired = new Map<number, number[][]>();
+      const waiters = new Map<number, () => void>();
+      try {
+        for (let w = 0; w < sc.workers; w++) {
+          const n = Math.min(per, sc.clients - w * per);
+          if (n <= 0) break;
+          const worker = startWorker('propagation');
+          worker.on('fired', (m) => {
+            const r = Number(m.round);
+            const list = fired.get(r) ?? [];
+            list.push(m.stamps as number[]);
+            fired.set(r, list);
+            if (list.length === workers.length) waiters.get(r)?.();
+          });
+          worker.send({ type: 'start', hubUrl, natsUrl: ctx.nats.url, n, shared: sc.shared, service });
+          workers.push(worker);
+        }
+        const ready = await Promise.all(workers.map((w) => w.next<{ notConnected: number }>('ready', 60_000)));
+        const notConnected = ready.reduce((a, r) => a + r.notConnected, 0);
+        if (notConnected > 0) throw new Error(`${notConnected} clients never reported NATS connected`);
+
+        const clientRound = async (): Promise<{ all: number; each: number[] }> => {
+          const r = ++round;
+          const done = new Promise<void>((resolve) => waiters.set(r, resolve));
+          const t0 = wallMs();
+          await putConfig(hubUrl, service, sampleConfig({ round: r }));
+          await within(10_000, `round ${r} with ${sc.clients} clients`, done);
+          waiters.delete(r);
+          const each = fired.get(r)!.flat().map((t) => t - t0);
+          fired.delete(r);
+          return { all: Math.max(...each), each };
+        };
+        // Warm-up rounds (not counted).
+        for (let i = 0; i < 2; i++) {
+          await clientRound();
+          await sleep(50);
+        }
+        const all: number[] = [];
+        const each: number[] = [];
+        const floor: number[] = [];
+        for (let i = 0; i < sc.rounds; i++) {
+          const s = await clientRound();
+          all.push(s.all);
+          each.push(...s.each);
+          await sleep(30);
+          floor.push(await floorSample());
+          await sleep(30);
+        }
+        const da = dist(all);
+        const de = dist(each);
+        const df = dist(floor);
+        const ratio = da.p50 / df.p50;
+        rows.push({
+          clients: sc.clients,
+          layout: `${workers.length} proc, ${sc.shared === 0 ? 'own NATS conn per client' : `${sc.shared} shared NATS conns per proc`}`,
+          'all fired p50': round(da.p50, 2),
+          'all fired p99': round(da.p99, 2),
+          'all fired max': round(da.max, 2),
+          'per client p50/p99': `${fmt(de.p50)} / ${fmt(de.p99)}`,
+          'floor p50': round(df.p50, 2),
+          'floor p99': round(df.p99, 2),
+          'floor max': round(df.max, 2),
+          'ratio p50': round(ratio, 2),
+          rounds: sc.rounds,
+        });
+        data[`clients${sc.clients}`] = { all, floor };
+        if (sc.clients <= 100) goals.push({ goal: `${sc.clients} client(s): p50 ≤ 2× floor`, measured: `${fmt(ratio)}× (${fmt(da.p50)} vs ${fmt(df.p50)} ms)`, met: ratio <= 2 });
+        else goals.push({ goal: `${sc.clients} clients: p99 ≤ 100 ms`, measured: `${fmt(da.p99)} ms`, met: da.p99 <= 100 });
+      } finally {
+        await Promise.allSettled(
+          workers.map(async (w) => {
+            w.send({ type: 'close' });
+            await w.next('closed', 10_000).catch(() => undefined);
+            await w.stop();
+          }),
+        );
+        await floorPool.close();
+      }
+    }
+  } finally {
+    await db.end().catch(() => undefined);
+    await pub.close().catch(() => undefined);
+    await subConn.close().catch(() => undefined);
+  }
+  return {
+    id: 3,
+    title: 'Propagation: write starts → every onChange fired, ms',
+    method:
+      'Rounds: the bench POSTs a new config (value carries the round number) to the hub (PostgreSQL + NATS); each worker process stamps every client\'s onChange with performance.timeOrigin + now() (one machine, one clock) and reports when all its clients fired. "all fired" = slowest client of the round; p50/p99/max over rounds; 2 warm-up rounds. Clients: default refetch mode (notice → conditional GET), no poll, no snapshot. Floor, interleaved with the rounds, same hub, same database: a direct `UPDATE service_configs` (audit, revision and outbox triggers fire) committed → NATS publish → a subscriber in the bench receives → N concurrent GETs of the hub over N warm keep-alive connections (N = clients), JSON.parse.',
+    rows,
+    goals,
+    notes: [],
+    data,
+  };
+}

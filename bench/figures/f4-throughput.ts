@@ -1,0 +1,76 @@
+/**
+ * Figure 4: hub throughput, GET 200 and GET 304 (If-None-Match), autocannon with 50 keep-alive
+ * connections, on PostgreSQL and on PGlite, vs a bare Fastify route serving the same bytes from memory.
+ */
+// @ts-expect-error autocannon ships no types
+import autocannon from 'autocannon';
+import os from 'node:os';
+import type { HubProcess } from '../../test/helpers/lab/child-process.js';
+import { putConfig, sampleConfig, startHub, startWorker } from '../lib/lab.js';
+import { type FigureResult, fmt, round } from '../lib/util.js';
+import type { BenchContext } from './context.js';
+
+interface Cannon {
+  requests: { average: number };
+  latency: { p50: number; p99: number; max: number };
+  '2xx': number;
+  '3xx'?: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+function cannon(url: string, headers: Record<string, string>, duration: number): Promise<Cannon> {
+  return autocannon({ url, connections: 50, pipelining: 1, duration, headers }) as Promise<Cannon>;
+}
+
+export async function figure4(ctx: BenchContext): Promise<FigureResult> {
+  const duration = ctx.quick ? 2 : 8;
+  const warm = ctx.quick ? 1 : 2;
+  const path = `/api/v1/config/${ctx.service}`;
+  const ceiling = startWorker('ceiling', { env: { BENCH_BODY: ctx.docBody, BENCH_ETAG: ctx.docEtag } });
+  const { port } = await ceiling.next<{ port: number }>('ready', 20_000);
+  let pglite: HubProcess | undefined;
+  try {
+    pglite = await startHub({});
+    await putConfig(pglite.url, ctx.service, sampleConfig());
+    const pgliteEtag = String((await fetch(`${pglite.url}${path}`)).headers.get('etag'));
+    const targets: Array<[string, string, string]> = [
+      ['Fastify from memory (ceiling)', `http://127.0.0.1:${port}${path}`, ctx.docEtag],
+      ['hub, PostgreSQL', `${ctx.hub.url}${path}`, ctx.docEtag],
+      ['hub, PGlite', `${pglite.url}${path}`, pgliteEtag],
+    ];
+    const results: Record<string, { ok: Cannon; nm: Cannon }> = {};
+    for (const [name, url, etag] of targets) {
+      await cannon(url, {}, warm);
+      const ok = await cannon(url, {}, duration);
+      await cannon(url, { 'if-none-match': etag }, warm);
+      const nm = await cannon(url, { 'if-none-match': etag }, duration);
+      if (ok.errors > 0 || ok['2xx'] === 0) throw new Error(`${name}: GET 200 run had ${ok.errors} errors, ${ok['2xx']} 2xx`);
+      if ((nm['3xx'] ?? nm.non2xx) === 0) throw new Error(`${name}: GET 304 run had no 304s`);
+      results[name] = { ok, nm };
+    }
+    const base = results['Fastify from memory (ceiling)']!;
+    const rows = Object.entries(results).map(([name, r]) => ({
+      target: name,
+      'GET 200 req/s': Math.round(r.ok.requests.average),
+      'GET 200 p99 ms': r.ok.latency.p99,
+      '200: % of ceiling': round((100 * r.ok.requests.average) / base.ok.requests.average, 1),
+      'GET 304 req/s': Math.round(r.nm.requests.average),
+      'GET 304 p99 ms': r.nm.latency.p99,
+      '304: % of ceiling': round((100 * r.nm.requests.average) / base.nm.requests.average, 1),
+    }));
+    const pgShare = results['hub, PostgreSQL']!.ok.requests.average / base.ok.requests.average;
+    return {
+      id: 4,
+      title: 'Hub throughput (autocannon, 50 connections)',
+      method: `autocannon 9 in the bench process, 50 keep-alive connections, pipelining 1, ${warm} s warm-up then ${duration} s per cell; hubs run as separate processes (node --import tsx examples/hub/main.ts, HUB_LOG_LEVEL=warn, auth off); the ceiling is a bare Fastify 5 route in its own process returning the hub's exact ${Buffer.byteLength(ctx.docBody)}-byte body and ETag from memory. All share the machine's ${os.cpus().length} cores with autocannon.`,
+      rows,
+      goals: [{ goal: 'PostgreSQL GET 200 ≥ 40 % of the ceiling', measured: `${fmt(100 * pgShare, 1)} %`, met: pgShare >= 0.4 }],
+      notes: [],
+    };
+  } finally {
+    await ceiling.stop();
+    await pglite?.stop();
+  }
+}

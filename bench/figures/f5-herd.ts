@@ -1,0 +1,125 @@
+/**
+ * Figure 5: herd. 1 000 clients (4 worker processes) call `get` at the same instant against a running hub;
+ * then the hub is SIGKILLed and restarted after 3 s. Requests are counted at the hub from its own
+ * request log (info level: one `incoming request` line per request, with its epoch-ms time).
+ */
+import type { HubProcess } from '../../test/helpers/lab/child-process.js';
+import { putConfig, sampleConfig, startHub, startWorker, type Worker } from '../lib/lab.js';
+import { dist, type FigureResult, fmt, round, sleep, wallMs } from '../lib/util.js';
+import type { BenchContext } from './context.js';
+
+interface Logged {
+  time: number;
+  method: string;
+  url: string;
+}
+
+function requestsOf(hub: HubProcess): Logged[] {
+  const out: Logged[] = [];
+  for (const line of hub.stderr().split('\n')) {
+    if (!line.includes('incoming request')) continue;
+    try {
+      const j = JSON.parse(line) as { time: number; req?: { method: string; url: string } };
+      if (j.req) out.push({ time: j.time, method: j.req.method, url: j.req.url });
+    } catch {
+      // a partial line at the buffer's edge
+    }
+  }
+  return out;
+}
+
+export async function figure5(ctx: BenchContext): Promise<FigureResult> {
+  const clients = 1000;
+  const workersN = 4;
+  const pollIntervalMs = 2_000;
+  const service = 'bench-herd';
+  // Its own database on the private cluster: this hub gets killed.
+  const { default: pg } = await import('pg');
+  const admin = new pg.Client({ connectionString: ctx.pg.urlFor('postgres') });
+  await admin.connect();
+  await admin.query('DROP DATABASE IF EXISTS bench_herd');
+  await admin.query('CREATE DATABASE bench_herd');
+  await admin.end();
+  const env = { DATABASE_URL: ctx.pg.urlFor('bench_herd'), HUB_LOG_LEVEL: 'info' };
+  let hub = await startHub(env);
+  const port = hub.port;
+  const hubUrl = hub.url;
+  await putConfig(hubUrl, service, sampleConfig());
+  const workers: Worker[] = [];
+  try {
+    for (let w = 0; w < workersN; w++) workers.push(startWorker('herd'));
+    const startAt = wallMs() + 1_500;
+    for (const w of workers) w.send({ type: 'start', hubUrl, n: clients / workersN, service, startAt, pollIntervalMs });
+    await Promise.all(workers.map((w) => w.next('armed', 30_000)));
+    if (wallMs() > startAt) throw new Error('workers armed after the start instant; raise the lead time');
+    const configured = await Promise.all(workers.map((w) => w.next<{ times: number[]; sources: Record<string, number> }>('configured', 30_000)));
+    const times = configured.flatMap((c) => c.times.map((t) => t - startAt));
+    const sources: Record<string, number> = {};
+    for (const c of configured) for (const [k, v] of Object.entries(c.sources)) sources[k] = (sources[k] ?? 0) + v;
+    await sleep(200);
+    const startGets = requestsOf(hub).filter((r) => r.method === 'GET' && r.url.includes(service) && r.time >= startAt - 50);
+    const dt = dist(times);
+    const allWithin = dt.max;
+
+    // Outage: kill, wait 3 s, restart on the same port.
+    await sleep(Math.round(pollIntervalMs * 0.5));
+    const killedAt = wallMs();
+    await hub.kill();
+    await sleep(3_000);
+    hub = await startHub(env, port);
+    const upAt = wallMs();
+    const windowMs = ctx.quick ? 4_000 : 8_000;
+    await sleep(windowMs);
+    const after = requestsOf(hub).filter((r) => r.method === 'GET' && r.url.includes(service));
+    const bucketMs = 100;
+    const firstT = Math.min(upAt, ...after.map((r) => r.time));
+    const buckets = new Array<number>(Math.ceil(windowMs / bucketMs) + 5).fill(0);
+    for (const r of after) {
+      const b = Math.floor((r.time - firstT) / bucketMs);
+      if (b >= 0 && b < buckets.length) buckets[b]!++;
+    }
+    while (buckets.length > 0 && buckets[buckets.length - 1] === 0) buckets.pop();
+    const peak = Math.max(0, ...buckets);
+    const status = await Promise.all(
+      workers.map((w) => {
+        w.send({ type: 'status' });
+        return w.next<{ sources: Record<string, number>; failing: number }>('status', 10_000);
+      }),
+    );
+    const failingAfter = status.reduce((a, s) => a + s.failing, 0);
+    const distinctFirstWindow = after.filter((r) => r.time - firstT < 3_000).length;
+    const bar = (n: number) => '█'.repeat(Math.round((40 * n) / Math.max(1, peak)));
+    const histogram = buckets.map((n, i) => `${String(i * bucketMs).padStart(5)} ms ${String(n).padStart(4)} ${bar(n)}`).join('\n');
+    const ratio = startGets.length / clients;
+    return {
+      id: 5,
+      title: 'Herd: 1 000 clients at once, then a hub restart',
+      method: `${clients} ConfigClients in ${workersN} worker processes (each its own undici Agent, no NATS, safety-net poll ${pollIntervalMs} ms ±20 %, snapshotDir false) call get() at one wall-clock instant against a running hub (PostgreSQL, own database). GETs are counted from the hub's info-level request log. Then the hub is SIGKILLed ${round((killedAt - startAt) / 1000, 1)} s after the start, restarted on the same port 3 s later (+ its own startup), and the GETs it receives are bucketed per ${bucketMs} ms from its first request or its ready line, whichever is first, for ${windowMs / 1000} s.`,
+      rows: [
+        { measure: 'clients configured', value: Object.entries(sources).map(([k, v]) => `${v} from ${k}`).join(', ') },
+        { measure: 'time to configure: p50 / p99 / max (ms after the start instant)', value: `${fmt(dt.p50)} / ${fmt(dt.p99)} / ${fmt(dt.max)}` },
+        { measure: 'hub GETs during the start', value: `${startGets.length} (${fmt(ratio, 3)} per client)` },
+        { measure: 'hub down (kill → ready again), ms', value: round(upAt - killedAt, 0) },
+        { measure: `GETs after the restart, first 3 s / ${windowMs / 1000} s`, value: `${distinctFirstWindow} / ${after.length}` },
+        { measure: `peak after the restart, per ${bucketMs} ms (→ GET/s)`, value: `${peak} (${peak * (1000 / bucketMs)} GET/s)` },
+        { measure: 'clients still failing at the end', value: failingAfter },
+      ],
+      goals: [
+        { goal: 'all configured within 2 s', measured: `max ${fmt(allWithin)} ms, ${sources.hub ?? 0}/${clients} from the hub`, met: allWithin <= 2000 && (sources.hub ?? 0) === clients },
+        { goal: 'hub requests ≤ 1.1 × clients', measured: `${fmt(ratio, 3)}×`, met: ratio <= 1.1 },
+        { goal: 'peak GET/s after restart bounded by the jitter (histogram)', measured: `${peak * (1000 / bucketMs)} GET/s peak`, met: null },
+      ],
+      notes: [],
+      data: { buckets, bucketMs, markdown: `GETs per ${bucketMs} ms after the restart:\n\n\`\`\`\n${histogram}\n\`\`\`` },
+    };
+  } finally {
+    await Promise.allSettled(
+      workers.map(async (w) => {
+        w.send({ type: 'close' });
+        await w.next('closed', 10_000).catch(() => undefined);
+        await w.stop();
+      }),
+    );
+    await hub.stop().catch(() => undefined);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Propagation worker: N ConfigClients watching one service through NATS (each with its own connection, or
+ * sharing `shared` connections via `nats: { connection }`). Every onChange is stamped with a wall clock
+ * (timeOrigin + now, comparable across processes on one machine); once all N clients saw round r the
+ * stamps go back to the parent.
+ */
+import { connect, type NatsConnection } from 'nats';
+import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
+import { ConfigClient } from '../../src/index.js';
+
+interface Start {
+  type: 'start';
+  hubUrl: string;
+  natsUrl: string;
+  n: number;
+  shared: number;
+  service: string;
+}
+
+const schema = z.looseObject({ round: z.number().int(), operational: z.looseObject({ batch_size: z.number().int() }) });
+const clients: ConfigClient[] = [];
+const connections: NatsConnection[] = [];
+const stamps = new Map<number, number[]>();
+let n = 0;
+
+function send(m: unknown): void {
+  process.send?.(m);
+}
+
+async function start(m: Start): Promise<void> {
+  n = m.n;
+  for (let i = 0; i < m.shared; i++) connections.push(await connect({ servers: m.natsUrl, name: `bench-prop-${process.pid}-${i}` }));
+  for (let i = 0; i < m.n; i++) {
+    const nats = m.shared > 0 ? { connection: connections[i % m.shared]! } : { servers: m.natsUrl };
+    const client = new ConfigClient({
+      hubUrl: m.hubUrl,
+      snapshotDir: false,
+      pollIntervalMs: false,
+      nats,
+      services: { [m.service]: { schema } },
+    });
+    clients.push(client);
+    client.onChange(m.service, (next) => {
+      const t = performance.timeOrigin + performance.now();
+      const r = (next as { round: number }).round;
+      let list = stamps.get(r);
+      if (!list) stamps.set(r, (list = []));
+      list.push(t);
+      if (list.length === n) {
+        stamps.delete(r);
+        send({ type: 'fired', round: r, stamps: list });
+      }
+    });
+  }
+  await Promise.all(clients.map((c) => c.get(m.service)));
+  // Wait until every client's NATS subscription is live (the watcher starts with the first get).
+  const deadline = Date.now() + 15_000;
+  while (clients.some((c) => c.status(m.service).nats !== 'connected') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const notConnected = clients.filter((c) => c.status(m.service).nats !== 'connected').length;
+  for (const nc of connections) await nc.flush();
+  send({ type: 'ready', notConnected });
+}
+
+process.on('message', (raw) => {
+  const m = raw as { type: string };
+  if (m.type === 'start') {
+    start(m as Start).catch((e: unknown) => send({ type: 'failed', error: String((e as Error)?.stack ?? e) }));
+  } else if (m.type === 'close') {
+    void (async () => {
+      await Promise.allSettled(clients.map((c) => c.close()));
+      await Promise.allSettled(connections.map((c) => c.close()));
+      send({ type: 'closed' });
+      setTimeout(() => process.exit(0), 20);
+    })();
+  }
+});
+process.on('disconnect', () => process.exit(0));
