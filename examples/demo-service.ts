@@ -4,7 +4,7 @@
  * Used in-process by `examples/demo.ts` (`npm run demo`).
  */
 import { z } from 'zod';
-import { ConfigClient, defineService } from '../src/index.js';
+import { ConfigClient, type ServiceDefinition } from '../src/index.js';
 
 export const SERVICE = 'polygon-historical-downloader';
 
@@ -32,7 +32,8 @@ export const downloaderSchema = z.object({
   }),
 });
 
-export const downloader = defineService({
+// `satisfies` (not `defineService`, whose return type makes `schema` optional and so loses the typed `get`).
+export const downloader = {
   schema: downloaderSchema,
   defaults: {
     operational: { batch_size: 50, gap_check_interval_hours: 1, max_retries: 3, retry_delay_seconds: 5, verification_enabled: true, request_timeout_seconds: 30 },
@@ -40,7 +41,7 @@ export const downloader = defineService({
     database: { host: '127.0.0.1' },
   },
   env: { 'database.password': DB_PASSWORD_ENV },
-});
+} satisfies ServiceDefinition<typeof downloaderSchema>;
 
 export interface DemoServiceOptions {
   hubUrl: string;
@@ -55,7 +56,7 @@ export function createDemoClient(options: DemoServiceOptions) {
   return new ConfigClient({
     hubUrl: options.hubUrl,
     apiKey: options.apiKey,
-    services: { [SERVICE]: downloader } as { [SERVICE]: typeof downloader },
+    services: { [SERVICE]: downloader },
     nats: options.natsUrl ? { servers: options.natsUrl } : undefined,
     pollIntervalMs: options.pollIntervalMs,
     snapshotDir: options.snapshotDir,
