@@ -31,6 +31,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     await client.connect();
     try {
       await client.query(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`);
+    } catch (error) {
+      // Two replicas creating the schema at once: IF NOT EXISTS is not atomic in PostgreSQL.
+      const code = (error as { code?: string }).code;
+      if (code !== '23505' && code !== '42P06') throw error;
     } finally {
       await client.end();
     }
@@ -67,6 +71,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     async transaction(fn) {
       const client = await pool.connect();
       let broken = false;
+      // A checked-out client is not covered by the pool's idle 'error' listener: if the server goes away
+      // between two statements of this transaction (crash, restart, admin kill), pg emits 'error' on the
+      // client, and with no listener that is an uncaught exception that kills the hub. Mark it broken
+      // instead; the pending or next query rejects, the route answers 503, and release(true) discards it.
+      const onError = (error: Error) => {
+        broken = true;
+        options.onError?.(error);
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn(executor(client));
@@ -80,6 +93,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         }
         throw error;
       } finally {
+        // Keep the listener on a broken client: it may still emit while being destroyed.
+        if (!broken) client.off('error', onError);
         client.release(broken);
       }
     },
