@@ -22,8 +22,9 @@ describe.each(STORE_KINDS)('hub migrations over the original schema on %s', (kin
       const before = await store.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM config_audit_log');
       expect(before[0]!.n).toBe(2);
 
-      await store.migrate();
-      await store.migrate(); // rerun: a no-op
+      expect(await store.migrate()).toEqual(['001_service_configs.sql', '002_revision_audit.sql', '003_outbox.sql']);
+      expect(await store.migrate()).toEqual([]); // recorded: skipped
+      expect(await store.migrate({ force: true })).toHaveLength(3); // executed again: a no-op
 
       const row = await store.get('legacy-service');
       expect(row).toMatchObject({ version: '1.1.0', config: { operational: { batch_size: 150 } }, revision: 1, active: true, tags: ['legacy'] });
@@ -58,7 +59,7 @@ describe.each(STORE_KINDS)('hub migrations over the original schema on %s', (kin
       ]);
 
       // Rerun once more with data present: nothing changes.
-      await store.migrate();
+      await store.migrate({ force: true });
       expect((await store.history('legacy-service', 100)).total).toBe(4);
       expect((await store.get('legacy-service'))?.revision).toBe(3);
 

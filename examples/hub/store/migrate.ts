@@ -1,27 +1,68 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { SqlDriver } from './sql-driver.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 
-/** The migration files in order (`NNN_name.sql`). */
-export async function loadMigrations(dir: string = MIGRATIONS_DIR): Promise<{ name: string; sql: string }[]> {
-  const names = (await readdir(dir)).filter((n) => n.endsWith('.sql')).sort();
-  return Promise.all(names.map(async (name) => ({ name, sql: await readFile(`${dir}${name}`, 'utf8') })));
+export interface Migration {
+  name: string;
+  sql: string;
+  checksum: string;
 }
 
+/** The migration files in order (`NNN_name.sql`). */
+export async function loadMigrations(dir: string = MIGRATIONS_DIR): Promise<Migration[]> {
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.sql')).sort();
+  return Promise.all(
+    names.map(async (name) => {
+      const sql = await readFile(`${dir}${name}`, 'utf8');
+      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    }),
+  );
+}
+
+// Writers lock service_configs, then config_audit_log, then config_outbox (the triggers' order): take the
+// same locks in the same order before any DDL, so a migration waits for live writes instead of deadlocking.
+const LOCK_TABLES = `
+DO $$ BEGIN
+  IF to_regclass('service_configs') IS NOT NULL THEN LOCK TABLE service_configs IN ACCESS EXCLUSIVE MODE; END IF;
+  IF to_regclass('config_audit_log') IS NOT NULL THEN LOCK TABLE config_audit_log IN ACCESS EXCLUSIVE MODE; END IF;
+  IF to_regclass('config_outbox') IS NOT NULL THEN LOCK TABLE config_outbox IN ACCESS EXCLUSIVE MODE; END IF;
+END $$;`;
+
 /**
- * Applies every migration, every time: each file is idempotent, so a rerun is a no-op and a database
- * with the original schema is brought up to date. One transaction, under an advisory lock so that two
- * replicas starting together do not interleave their DDL.
+ * Applies the migrations in one transaction, under an advisory lock so that replicas starting together
+ * take turns. Every file is idempotent (a database with the original schema is brought up to date, a
+ * rerun changes nothing); files already recorded in `hub_schema_migrations` with the same checksum are
+ * skipped so that a replica starting next to live traffic takes no DDL locks. `force` reruns them all.
+ * Returns the names of the files executed.
  */
-export async function migrate(driver: SqlDriver): Promise<string[]> {
+export async function migrate(driver: SqlDriver, options: { force?: boolean } = {}): Promise<string[]> {
   const migrations = await loadMigrations();
-  await driver.transaction(async (tx) => {
+  return driver.transaction(async (tx) => {
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext('central-hub-migrations:' || current_schema()))`);
-    for (const m of migrations) {
+    await tx.exec(`CREATE TABLE IF NOT EXISTS hub_schema_migrations (
+      name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())`);
+    const applied = new Map(
+      (await tx.query<{ name: string; checksum: string }>('SELECT name, checksum FROM hub_schema_migrations')).map(
+        (r) => [r.name, r.checksum],
+      ),
+    );
+    const todo = options.force === true ? migrations : migrations.filter((m) => applied.get(m.name) !== m.checksum);
+    if (todo.length === 0) return [];
+    await tx.exec(LOCK_TABLES);
+    // Files build on each other: once one must run, run it and every later one.
+    const first = migrations.indexOf(todo[0]!);
+    const run = migrations.slice(first);
+    for (const m of run) {
       await tx.exec(m.sql);
+      await tx.query(
+        `INSERT INTO hub_schema_migrations (name, checksum) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = NOW()`,
+        [m.name, m.checksum],
+      );
     }
+    return run.map((m) => m.name);
   });
-  return migrations.map((m) => m.name);
 }

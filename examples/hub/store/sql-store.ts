@@ -49,8 +49,8 @@ export class SqlStore implements Store {
     return this.#db;
   }
 
-  async migrate(): Promise<void> {
-    await migrate(this.#db);
+  async migrate(options: { force?: boolean } = {}): Promise<string[]> {
+    return migrate(this.#db, options);
   }
 
   async seed(entries: readonly SeedEntry[]): Promise<string[]> {

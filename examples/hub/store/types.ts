@@ -68,8 +68,11 @@ export interface SeedEntry {
 /** One store, two drivers (`pg` and PGlite), one set of SQL migrations. */
 export interface Store {
   readonly kind: 'pglite' | 'postgres';
-  /** Applies `migrations/*.sql` (idempotent; serialized across replicas by an advisory lock). */
-  migrate(): Promise<void>;
+  /**
+   * Applies `migrations/*.sql` (idempotent; serialized across replicas by an advisory lock; files already
+   * applied are skipped unless `force`). Returns the files executed.
+   */
+  migrate(options?: { force?: boolean }): Promise<string[]>;
   /** Inserts the entries that are absent; returns the names inserted. */
   seed(entries: readonly SeedEntry[]): Promise<string[]>;
   get(service: string): Promise<ConfigRow | null>;
