@@ -8,7 +8,7 @@ import { ConfigError } from './errors.js';
 import { HubTransport } from './hub/transport.js';
 import { isValidServiceName } from './hub/wire.js';
 import type { LayerName } from './layers/merge.js';
-import { getPath, splitPath } from './layers/paths.js';
+import { getPath, hasPath, splitPath } from './layers/paths.js';
 import { type ConfigClientOptions, type ResolvedOptions, resolveOptions, type ServiceDefinition, type ServicesMap } from './options.js';
 import { type ChangeListener, type ConfigSource, ServiceRuntime } from './refresh.js';
 import { SnapshotStore } from './snapshot/file-store.js';
@@ -150,12 +150,18 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
     if (!runtime || !provenance) return { service: name, path: dotted, layer: 'absent', value: undefined };
     const critical = runtime.criticalPaths.find((c) => dotted === c || dotted.startsWith(`${c}.`) || c.startsWith(`${dotted}.`));
     const value = getPath(runtime.committedValue, parts);
+
     const shown = critical !== undefined ? REDACTED : value;
     const envVariable = critical === dotted ? runtime.envVariableFor(dotted) : undefined;
+    const served = runtime.committedValue;
+    if (!hasPath(served, parts)) return { service: name, path: dotted, layer: 'absent', value: undefined, envVariable };
     const exact = provenance.get(dotted);
     if (exact) return { service: name, path: dotted, layer: exact, value: shown, envVariable };
+    // Provenance is recorded before validation; leaves the schema stripped are not served, so not listed.
     const leaves: Record<string, LayerName> = {};
-    for (const [leaf, layer] of provenance) if (leaf.startsWith(`${dotted}.`) || dotted === '') leaves[leaf] = layer;
+    for (const [leaf, layer] of provenance) {
+      if ((leaf.startsWith(`${dotted}.`) || dotted === '') && hasPath(served, splitPath(leaf))) leaves[leaf] = layer;
+    }
     const layers = new Set(Object.values(leaves));
     const layer = layers.size === 0 ? (value === undefined ? 'absent' : 'schema') : layers.size === 1 ? [...layers][0]! : 'mixed';
     return { service: name, path: dotted, layer, value: shown, envVariable, leaves };

@@ -49,4 +49,12 @@ describe('ConfigClient types', () => {
     // @ts-expect-error defaults must follow the schema's input type
     defineService({ schema, defaults: { a: { b: 'x' } } });
   });
+
+  it('keeps get() typed for services built with defineService', async () => {
+    const typed = new ConfigClient({
+      hubUrl: 'http://127.0.0.1:7000',
+      services: { 'svc-a': defineService({ schema: z.object({ a: z.object({ b: z.number() }) }), defaults: { a: { b: 1 } } }) },
+    });
+    expectTypeOf((await typed.get('svc-a')).a.b).toEqualTypeOf<number>();
+  });
 });

@@ -341,6 +341,14 @@ describe('listeners, explain, lifecycle', () => {
     expect(client.explain(SERVICE, 'nope')).toMatchObject({ layer: 'absent' });
   });
 
+  it('explain does not list hub paths the schema strips (they are not served)', async () => {
+    agent.use(hubRoute(() => HttpResponse.json(doc({ operational: { batch_size: 150 }, download: { start_date: 'x' } }))));
+    const client = makeClient();
+    await client.get(SERVICE);
+    expect(client.explain(SERVICE, 'download.start_date')).toMatchObject({ layer: 'absent', value: undefined });
+    expect(Object.keys(client.explain(SERVICE, '').leaves ?? {})).not.toContain('download.start_date');
+  });
+
   it('close is idempotent and later calls fail with CLIENT_CLOSED', async () => {
     agent.use(hubRoute(() => HttpResponse.json(doc({ operational: { batch_size: 1 } }))));
     const client = makeClient();
