@@ -143,12 +143,20 @@ export class TcpProxy {
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   #up = true;
+  #hung = false;
   port = 0;
 
   constructor(targetPort: number, targetHost = '127.0.0.1') {
     this.#server = net.createServer((client) => {
       if (!this.#up) {
         client.destroy();
+        return;
+      }
+      if (this.#hung) {
+        // Accept and never answer: the nastiest failure (like a SIGSTOPped server).
+        this.#sockets.add(client);
+        client.on('error', () => {});
+        client.on('close', () => this.#sockets.delete(client));
         return;
       }
       const upstream = net.connect({ host: targetHost, port: targetPort });
@@ -174,7 +182,20 @@ export class TcpProxy {
     for (const s of this.#sockets) s.destroy();
   }
 
+  /** Existing connections stop moving bytes; new ones are accepted and never answered. */
+  hang(): void {
+    this.#hung = true;
+    for (const s of this.#sockets) {
+      s.unpipe();
+      s.pause();
+    }
+  }
+
   restore(): void {
+    if (this.#hung) {
+      this.#hung = false;
+      for (const s of this.#sockets) s.destroy();
+    }
     this.#up = true;
   }
 
