@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import pg from 'pg';
 import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { ConfigClient, type ConfigClientOptions, type ConfigError } from '../../src/index.js';
 import { cleanupLab, sleep, startTcpProxy, type TcpProxy, waitFor } from '../helpers/lab/index.js';
@@ -31,6 +32,19 @@ const schema = z.object({
 const defaults = { limits: { batch: 1 }, mode: 'default' };
 
 let hub: Hub;
+// The hub's store: a private schema on the shared PostgreSQL (PGlite boots slowly on a loaded 2-core box).
+const DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const PG_SCHEMA = `chaos_hp_${process.pid}_${Date.now().toString(36)}`;
+
+async function dropSchema(): Promise<void> {
+  const c = new pg.Client({ connectionString: DATABASE_URL });
+  await c.connect();
+  try {
+    await c.query(`DROP SCHEMA IF EXISTS "${PG_SCHEMA}" CASCADE`);
+  } finally {
+    await c.end();
+  }
+}
 let hubPort: number;
 let proxy: TcpProxy;
 let snapshotRoot: string;
@@ -125,6 +139,8 @@ function makeClient(service: string, overrides: Partial<ConfigClientOptions> = {
 beforeAll(async () => {
   snapshotRoot = await mkdtemp(join(tmpdir(), 'chaos-hubproxy-'));
   hub = await buildHub({
+    databaseUrl: DATABASE_URL,
+    pgSchema: PG_SCHEMA,
     apiKeys: [{ name: 'chaos', key: CANARY_KEY, scopes: ['read:*', 'write:*'] }],
     seed: false,
   });
@@ -147,6 +163,7 @@ afterAll(async () => {
   await proxy?.close();
   await hub?.close();
   await cleanupLab();
+  await dropSchema().catch(() => undefined);
   await rm(snapshotRoot, { recursive: true, force: true });
 });
 

@@ -1,7 +1,7 @@
 /**
  * NATS cluster rows: N5 (kill the client's node → failover, no duplicate subscriptions or onChange) and
  * N6 (the client's node paused while the hub publishes through another → catch up by resync/poll).
- * Private 3-node cluster; the hub (in-process, PGlite) publishes through node 2; clients know nodes 0 and 1
+ * Private 3-node cluster; the hub (in-process, private PostgreSQL schema) publishes through node 2; clients know nodes 0 and 1
  * only (noRandomize, cluster gossip ignored). Client nats timings are shortened: reconnectTimeWait 200 ms (+100 ms jitter),
  * pingInterval 500 ms, maxPingOut 2.
  */
@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { ConfigClient, type ConfigClientOptions } from '../../src/index.js';
 import { cleanupLab, type NatsClusterHandle, sleep, startNatsCluster, waitFor } from '../helpers/lab/index.js';
@@ -18,6 +19,19 @@ const NATS_TIMINGS = { reconnectTimeWait: 200, reconnectJitter: 100, pingInterva
 
 let cluster: NatsClusterHandle;
 let hub: Hub;
+// The hub's store: a private schema on the shared PostgreSQL (PGlite boots slowly on a loaded 2-core box).
+const DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const PG_SCHEMA = `chaos_nc_${process.pid}_${Date.now().toString(36)}`;
+
+async function dropSchema(): Promise<void> {
+  const c = new pg.Client({ connectionString: DATABASE_URL });
+  await c.connect();
+  try {
+    await c.query(`DROP SCHEMA IF EXISTS "${PG_SCHEMA}" CASCADE`);
+  } finally {
+    await c.end();
+  }
+}
 let hubUrl: string;
 let snapshotRoot: string;
 let clients: ConfigClient[] = [];
@@ -79,7 +93,9 @@ function median(values: number[]): number {
 beforeAll(async () => {
   snapshotRoot = await mkdtemp(join(tmpdir(), 'chaos-natsc-'));
   cluster = await startNatsCluster(3);
-  hub = await buildHub({ disableAuth: true, natsUrl: cluster.node(2).url, seed: false, relayIntervalMs: 200 });
+  hub = await buildHub({
+    databaseUrl: DATABASE_URL,
+    pgSchema: PG_SCHEMA, disableAuth: true, natsUrl: cluster.node(2).url, seed: false, relayIntervalMs: 200 });
   hubUrl = await hub.listen({ port: 0 });
 });
 
@@ -95,6 +111,7 @@ afterEach(async () => {
 afterAll(async () => {
   await hub?.close();
   await cleanupLab();
+  await dropSchema().catch(() => undefined);
   await rm(snapshotRoot, { recursive: true, force: true });
 });
 

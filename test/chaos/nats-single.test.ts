@@ -1,6 +1,6 @@
 /**
  * NATS rows against a private nats-server (never the shared one on 4222) and the reference hub in-process
- * (PGlite in memory) publishing to it: N1 restart, N2 long outage, N3 hang, N4 client cut off, N8 storm.
+ * (on a private schema of the shared PostgreSQL) publishing to it: N1 restart, N2 long outage, N3 hang, N4 client cut off, N8 storm.
  *
  * Timings are scaled down so the file runs in well under a minute: the client's nats options use
  * reconnectTimeWait 200 ms (jitter 100 ms), pingInterval 500 ms, maxPingOut 2. N2's "60 s down, longer than
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { ConfigClient, type ConfigClientOptions } from '../../src/index.js';
 import { cleanupLab, type NatsServerHandle, sleep, startNatsServer, startTcpProxy, waitFor } from '../helpers/lab/index.js';
@@ -22,6 +23,19 @@ const NATS_TIMINGS = { reconnectTimeWait: 200, reconnectJitter: 100, pingInterva
 
 let nats: NatsServerHandle;
 let hub: Hub;
+// The hub's store: a private schema on the shared PostgreSQL (PGlite boots slowly on a loaded 2-core box).
+const DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const PG_SCHEMA = `chaos_ns_${process.pid}_${Date.now().toString(36)}`;
+
+async function dropSchema(): Promise<void> {
+  const c = new pg.Client({ connectionString: DATABASE_URL });
+  await c.connect();
+  try {
+    await c.query(`DROP SCHEMA IF EXISTS "${PG_SCHEMA}" CASCADE`);
+  } finally {
+    await c.end();
+  }
+}
 let hubUrl: string;
 let snapshotRoot: string;
 let clients: ConfigClient[] = [];
@@ -104,7 +118,9 @@ function median(values: number[]): number {
 beforeAll(async () => {
   snapshotRoot = await mkdtemp(join(tmpdir(), 'chaos-nats-'));
   nats = await startNatsServer();
-  hub = await buildHub({ disableAuth: true, natsUrl: nats.url, seed: false, relayIntervalMs: 200 });
+  hub = await buildHub({
+    databaseUrl: DATABASE_URL,
+    pgSchema: PG_SCHEMA, disableAuth: true, natsUrl: nats.url, seed: false, relayIntervalMs: 200 });
   hubUrl = await hub.listen({ port: 0 });
 });
 
@@ -120,6 +136,7 @@ afterEach(async () => {
 afterAll(async () => {
   await hub?.close();
   await cleanupLab();
+  await dropSchema().catch(() => undefined);
   await rm(snapshotRoot, { recursive: true, force: true });
 });
 
