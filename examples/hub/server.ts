@@ -98,6 +98,13 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     // Long names must reach our validator (→ 400), not Fastify's router (→ 404).
     routerOptions: { maxParamLength: 1000 },
     return503OnClosing: true,
+    // Errors Fastify raises before routing (a malformed percent-encoding in the URL) bypass the error
+    // handler and were rendered as Fastify's {error, code, message, statusCode}; keep them {detail}
+    // like every other error, without echoing the URL.
+    frameworkErrors: (error, _request, reply) => {
+      const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 400;
+      reply.code(status).send({ detail: error.code === 'FST_ERR_BAD_URL' ? 'malformed URL' : 'bad request' });
+    },
   }) as unknown as FastifyInstance;
   const server = app;
 
