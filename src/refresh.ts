@@ -107,6 +107,11 @@ export class ServiceRuntime {
     return this.#failing;
   }
 
+  /** A fetch is in flight (e.g. the first load, before there is a value). */
+  get fetching(): boolean {
+    return this.#inFlight !== undefined;
+  }
+
   /** The slow path of `get`: a committed (stale) value, or the first load. */
   get(): Promise<unknown> {
     const committed = this.#committed;
@@ -147,7 +152,13 @@ export class ServiceRuntime {
 
   /** A validated notice for this service: dropped when stale or duplicate, else a refresh (or a direct apply). */
   handleNotice(notice: Notice, applyPayload: boolean): void {
-    if (!this.#committed || this.#deps.isClosed()) return;
+    if (this.#deps.isClosed()) return;
+    if (!this.#committed) {
+      // The first load is in flight: its answer may predate the change this notice announces (the hub
+      // read the row before the commit, the notice overtook the answer). Fetch once more after it.
+      if (this.#inFlight) this.refresh('nats', true).catch(() => undefined);
+      return;
+    }
     // While the hub is failing (down, 5xx, key revoked) the recovery timer owns the retries, as it does for
     // `get` and the poll: a notice per message would turn a notice storm into a request loop against a hub
     // that cannot answer (e.g. one 401 per notice while the key is revoked).
