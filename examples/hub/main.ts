@@ -11,6 +11,7 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(7000),
   DATABASE_URL: z.string().min(1).optional(),
   HUB_DATA_DIR: z.string().min(1).optional(),
+  HUB_PG_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case identifier').optional(),
   NATS_URL: z.string().min(1).optional(),
   HUB_API_KEYS: z.string().min(1).optional(),
   DISABLE_AUTH: z.enum(['true', 'false', '1', '0', '']).optional(),
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
   const hub = await buildHub({
     databaseUrl: env.DATABASE_URL,
     dataDir: env.HUB_DATA_DIR,
+    pgSchema: env.HUB_PG_SCHEMA,
     natsUrl: env.NATS_URL,
     apiKeys,
     disableAuth,

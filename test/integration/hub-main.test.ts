@@ -1,0 +1,101 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { dropSchema, PG_URL, SHARED_NATS_URL, uniqueSchema } from '../helpers/hub-fixtures.js';
+
+const LINE = /^hub listening on (http:\/\/127\.0\.0\.1:(\d+)) \(store: (pglite|postgres), nats: (on|off)\)$/;
+
+/** `npm run hub` = `tsx examples/hub/main.ts`, as a child process: one stdout line, graceful SIGTERM. */
+async function runMain(env: Record<string, string>, exercise: (url: string) => Promise<void>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/hub/main.ts'], {
+    cwd: join(import.meta.dirname, '../..'),
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', HUB_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!stdout.includes('\n')) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`hub did not start: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await exercise(stdout.trim());
+    child.kill('SIGTERM');
+    const code = await exited;
+    return { code, stdout, stderr };
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+describe('npm run hub (examples/hub/main.ts)', { timeout: 90_000 }, () => {
+  it('PGlite in a data dir, no NATS: prints one line, serves, exits 0 on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hub-data-'));
+    try {
+      const keys = JSON.stringify([{ name: 'ops', key: 'canary-key-7f3a9c', scopes: ['read:*', 'write:*'] }]);
+      const result = await runMain({ HUB_DATA_DIR: dir, HUB_API_KEYS: keys, HUB_LOG_LEVEL: 'debug' }, async (line) => {
+        const m = LINE.exec(line);
+        expect(m, line).not.toBeNull();
+        expect(m![3]).toBe('pglite');
+        expect(m![4]).toBe('off');
+        const res = await request(`${m![1]}/api/v1/config/data-bridge`, { headers: { 'x-api-key': 'canary-key-7f3a9c' } });
+        expect(res.statusCode).toBe(200);
+        expect(((await res.body.json()) as { revision: number }).revision).toBe(1);
+        const denied = await request(`${m![1]}/api/v1/config/data-bridge`, { headers: { 'x-api-key': 'wrong' } });
+        expect(denied.statusCode).toBe(401);
+        await denied.body.dump();
+        const write = await request(`${m![1]}/api/v1/config/data-bridge?version=2.0.0`, {
+          method: 'POST',
+          headers: { 'x-api-key': 'canary-key-7f3a9c', 'content-type': 'application/json' },
+          body: JSON.stringify({ persisted: true }),
+        });
+        expect(write.statusCode).toBe(200);
+        await write.body.dump();
+      });
+      expect(result.code).toBe(0);
+      expect(result.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+      expect(result.stderr).not.toContain('canary-key-7f3a9c');
+
+      // Restart on the same HUB_DATA_DIR: the write is still there, the seed is not re-applied.
+      const again = await runMain({ HUB_DATA_DIR: dir, DISABLE_AUTH: 'true' }, async (line) => {
+        const url = LINE.exec(line)![1];
+        const res = await request(`${url}/api/v1/config/data-bridge`);
+        expect(await res.body.json()).toMatchObject({ config: { persisted: true }, version: '2.0.0', revision: 2 });
+      });
+      expect(again.code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('DATABASE_URL and NATS_URL set: store postgres, nats on', async () => {
+    const schema = uniqueSchema('hubmain');
+    try {
+      const result = await runMain(
+        { DATABASE_URL: PG_URL, HUB_PG_SCHEMA: schema, NATS_URL: SHARED_NATS_URL, DISABLE_AUTH: 'true' },
+        async (line) => {
+          const m = LINE.exec(line);
+          expect(m, line).not.toBeNull();
+          expect([m![3], m![4]]).toEqual(['postgres', 'on']);
+          const res = await request(`${m![1]}/health`);
+          expect(res.statusCode).toBe(200);
+          expect(await res.body.json()).toMatchObject({ store: 'postgres', db: true });
+        },
+      );
+      expect(result.code).toBe(0);
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+});
