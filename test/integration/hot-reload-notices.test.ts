@@ -55,6 +55,8 @@ async function setup(initial: Record<string, unknown>): Promise<Setup> {
   const rec = record(client, service);
   expect(await client.get(service)).toEqual(initial);
   await waitUntil('NATS state connected', () => client.status(service).nats === 'connected');
+  // The client resyncs once subscribed (one conditional GET): let it finish before counting GETs.
+  await hub.settle(service);
   return { hub, nc, service, client, rec, revision: answer.body.revision!, updatedAt: answer.body.updated_at! };
 }
 

@@ -178,6 +178,15 @@ export class TestHub {
     return this.#gets.get(service) ?? 0;
   }
 
+  /** Waits until no GET of `service` arrived for `quietMs` (e.g. the client's startup resync is done). */
+  async settle(service: string, quietMs = 200, timeoutMs = 5_000): Promise<number> {
+    return waitUntil(`GETs of ${service} to settle`, async () => {
+      const before = this.gets(service);
+      await sleep(quietMs);
+      return this.gets(service) === before ? before + 1 : 0;
+    }, timeoutMs, 0).then((n) => n - 1);
+  }
+
   /** Waits until the hub's broadcaster is connected to NATS (it connects in the background). */
   async natsReady(timeoutMs = 10_000): Promise<void> {
     await waitUntil('the hub to connect to NATS', () => this.hub.broadcaster.connected, timeoutMs);
