@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { NatsConnection } from 'nats';
 import { type ApiKeyConfig, Authenticator } from './auth.js';
 import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_MAX_DEPTH, parseJsonBody, secretKeyMatcher } from './body.js';
@@ -103,7 +103,10 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     // like every other error, without echoing the URL.
     frameworkErrors: (error, _request, reply) => {
       const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 400;
-      reply.code(status).send({ detail: error.code === 'FST_ERR_BAD_URL' ? 'malformed URL' : 'bad request' });
+      // The reply's generics are unresolved this early; it is a plain reply.
+      (reply as unknown as FastifyReply)
+        .code(status)
+        .send({ detail: error.code === 'FST_ERR_BAD_URL' ? 'malformed URL' : 'bad request' });
     },
   }) as unknown as FastifyInstance;
   const server = app;

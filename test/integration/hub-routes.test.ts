@@ -252,6 +252,12 @@ describe.each(STORE_KINDS)('hub routes on %s', (kind: StoreKind) => {
       expect((await post(t, { a: 1 }, { 'if-match': 'abc' })).statusCode).toBe(400);
     });
 
+    it('a malformed percent-encoding → 400 {detail} without echoing the URL', async () => {
+      const r = await inject({ method: 'GET', url: `${API}/%E0%A4%A`, headers: admin });
+      expect(r.statusCode).toBe(400);
+      expect(r.json()).toEqual({ detail: 'malformed URL' });
+    });
+
     it('an unknown route → 404 {detail}', async () => {
       const r = await inject({ method: 'GET', url: '/nope' });
       expect(r.statusCode).toBe(404);
