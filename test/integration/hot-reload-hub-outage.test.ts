@@ -1,8 +1,8 @@
 /**
  * Hot reload across a hub outage (issue 4 §4; RELIABILITY C7, H1 in small): the in-process reference hub
  * is closed, the client keeps serving its cached value and reports it stale (source `cache`); a new hub on
- * the same port and the same database (a PostgreSQL schema, so the data survives) comes back, and the
- * client converges, then follows a change made after the restart.
+ * the same port and the same database comes back — a PostgreSQL schema, or PGlite in a persistent data
+ * directory (the one-machine setup) — and the client converges, then follows a change made after it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lab, ms, record, SHARED_NATS, sleep, uniqueService, waitUntil } from '../helpers/hot-reload/index.js';
@@ -11,9 +11,10 @@ const lab = new Lab();
 afterEach(() => lab.cleanup());
 
 describe('the hub stopped and started again', () => {
-  it('get keeps serving the cached value, status goes stale (cache); the hub back → converges to a later change', async () => {
-    const schema = lab.pgSchema();
-    const first = await lab.hub({ pgSchema: schema, natsUrl: SHARED_NATS });
+  it.each(['postgres', 'pglite'] as const)('%s: get keeps serving the cached value, status goes stale (cache); the hub back → converges to a later change', async (store) => {
+    // The data must survive the hub: a schema of the shared PostgreSQL, or PGlite on disk.
+    const storeOptions = store === 'postgres' ? { pgSchema: lab.pgSchema() } : { store, dataDir: lab.tempDir('hot-reload-pglite-') };
+    const first = await lab.hub({ ...storeOptions, natsUrl: SHARED_NATS });
     await first.natsReady();
     const port = first.port;
     const service = uniqueService();
@@ -53,7 +54,7 @@ describe('the hub stopped and started again', () => {
     expect(down.revision).toBeDefined();
     expect(rec.changes).toHaveLength(0);
 
-    const second = await lab.hub({ pgSchema: schema, natsUrl: SHARED_NATS, port });
+    const second = await lab.hub({ ...storeOptions, natsUrl: SHARED_NATS, port });
     const back = performance.now();
     await second.natsReady();
     // The background recovery finds the hub again: same data (it survived in the database), so no onChange.
@@ -74,8 +75,8 @@ describe('the hub stopped and started again', () => {
     expect(change.source).toBe('nats');
     expect(await client.get(service)).toEqual(v2);
     console.log(
-      `[hot-reload] hub outage: ${reads} cached reads while down; hub back → client fresh ${ms(recovered - back)}; ` +
+      `[hot-reload] hub outage (${store}): ${reads} cached reads while down; hub back → client fresh ${ms(recovered - back)}; ` +
         `change after restart → onChange ${ms(at - written)}`,
     );
-  });
+  }, 90_000);
 });
