@@ -205,7 +205,7 @@ describe('client against the reference hub behind a TCP proxy', () => {
     await write(service, { limits: { batch: 7 }, mode: 'from-hub' });
     const before = makeClient(service);
     const value = await before.get(service);
-    await waitFor('snapshot written', async () => (await readdir(join(snapshotRoot, service)).catch(() => [])).includes(`${service}.json`));
+    await waitFor('snapshot written', async () => (await readdir(join(snapshotRoot, service)).catch((): string[] => [])).includes(`${service}.json`));
     await sleep(50);
     await before.close();
     await proxy.break('refuse');
@@ -362,11 +362,11 @@ describe('client against the reference hub behind a TCP proxy', () => {
     expect(client.status(service).lastErrorCode).toBe('UNAUTHORIZED');
     const good = makeClient(service);
     await good.get(service);
-    await waitFor('snapshot', async () => (await readdir(join(snapshotRoot, service)).catch(() => [])).length > 0);
+    await waitFor('snapshot', async () => (await readdir(join(snapshotRoot, service)).catch((): string[] => [])).length > 0);
     await sleep(50);
     const files: string[] = [];
     for (const dir of await readdir(snapshotRoot)) {
-      for (const f of await readdir(join(snapshotRoot, dir)).catch(() => [])) files.push(await readFile(join(snapshotRoot, dir, f), 'utf8'));
+      for (const f of await readdir(join(snapshotRoot, dir)).catch((): string[] => [])) files.push(await readFile(join(snapshotRoot, dir, f), 'utf8'));
     }
     const haystacks = { logs: logLines, errors: reported, snapshots: files };
     let occurrences = 0;

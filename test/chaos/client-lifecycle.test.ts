@@ -22,7 +22,7 @@ let server: Server;
 let hubUrl: string;
 let nats: NatsServerHandle;
 let snapshotRoot: string;
-let revision = 1;
+const revision = 1;
 
 beforeAll(async () => {
   snapshotRoot = await mkdtemp(join(tmpdir(), 'chaos-life-'));

@@ -176,7 +176,7 @@ describe('notices', () => {
     const service = uniqueService('S10');
     const polluting = (mode: string) =>
       `{"mode":"${mode}","__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"nested":{"__proto__":{"polluted":"yes"}}}`;
-    let revision = 1;
+    const revision = 1;
     // Hub body with __proto__ keys (raw text, so the keys survive serialisation).
     agent.use(
       route(

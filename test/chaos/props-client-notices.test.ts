@@ -53,11 +53,8 @@ function fakeNats(): FakeNats {
         isClosed: () => closed,
       };
     },
-    status: () => ({
-      async *[Symbol.asyncIterator]() {
-        await never;
-      },
-    }),
+    // A status stream that never yields (no disconnects in this fake).
+    status: () => ({ [Symbol.asyncIterator]: () => ({ next: () => never }) }),
     closed: () => never,
     flush: async () => undefined,
     isClosed: () => false,
