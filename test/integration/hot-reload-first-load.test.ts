@@ -51,6 +51,46 @@ describe('a notice during the first load', () => {
     console.log(`[hot-reload] notice during the first load: write → converged ${ms(converged - written)}`);
   });
 
+  it('is not lost either for a service first read after the client subscribed (no startup resync to cover it)', async () => {
+    const hub = await lab.hub({ natsUrl: SHARED_NATS });
+    await hub.natsReady();
+    const early = uniqueService();
+    const late = uniqueService();
+    await hub.post(early, { n: 1 });
+    await hub.post(late, { phase: 'old' });
+    const proxy = await startTcpProxy({ target: { port: hub.port } });
+    lab.defer('tcp proxy', () => proxy.close());
+
+    const client = lab.client({
+      hubUrl: proxy.url(),
+      services: { [early]: {}, [late]: {} },
+      nats: { servers: SHARED_NATS },
+      pollIntervalMs: 600_000,
+      startupTimeoutMs: 10_000,
+    });
+    // The client subscribes for both services with the first get of `early`; its startup resync is over
+    // long before `late` is first read.
+    await client.get(early);
+    await waitUntil('NATS state connected', () => client.status(early).nats === 'connected', 5_000, 1);
+    await hub.settle(early);
+
+    const rec = record(client, late);
+    proxy.delay(800);
+    const first = client.get(late);
+    await waitUntil('the hub to answer the first GET', () => hub.gets(late) === 1, 5_000, 1);
+    const answer = await hub.post(late, { phase: 'new' });
+    expect(answer.body.broadcast).toBe('sent');
+    const written = performance.now();
+    expect(await first).toEqual({ phase: 'old' });
+    proxy.delay(0);
+
+    await waitUntil('the client to converge to the announced change', async () => (await client.get(late)).phase === 'new', 5_000);
+    const converged = performance.now();
+    expect(rec.changes).toHaveLength(1);
+    expect(rec.changes[0]!.change).toMatchObject({ source: 'nats', revision: answer.body.revision, changedPaths: ['phase'] });
+    console.log(`[hot-reload] notice during a later first load: write → converged ${ms(converged - written)}`);
+  });
+
   it('a change committed after the first load but before the first subscription is not lost (join gap)', async () => {
     const hub = await lab.hub({ natsUrl: SHARED_NATS });
     await hub.natsReady();
