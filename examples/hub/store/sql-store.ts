@@ -33,8 +33,17 @@ function toRow(raw: RawRow): ConfigRow {
 }
 
 /** A service name exists: the SQL is the same on `pg` and PGlite, so is this class. */
+/** Reads of one service: the query running, and the one queued behind it (shared by every reader that came since). */
+interface ReadSlot {
+  running: Promise<ConfigRow | null>;
+  queued: Promise<ConfigRow | null> | undefined;
+}
+
+function noop(): void {}
+
 export class SqlStore implements Store {
   readonly #db: SqlDriver;
+  readonly #reads = new Map<string, ReadSlot>();
 
   constructor(driver: SqlDriver) {
     this.#db = driver;
@@ -67,11 +76,39 @@ export class SqlStore implements Store {
     return inserted;
   }
 
-  async get(service: string): Promise<ConfigRow | null> {
-    const rows = await this.#db.query<RawRow>(`SELECT ${ROW_COLUMNS} FROM service_configs WHERE service_name = $1`, [
-      service,
-    ]);
-    return rows[0] === undefined ? null : toRow(rows[0]);
+  /**
+   * The row of `service`, read by a query that starts after this call: never an answer computed earlier, so
+   * a reader that just heard of a change (a NATS notice) sees it. Concurrent readers of one service share
+   * queries: while one runs, every new reader waits for the single next one. Under load one query answers
+   * many GETs (bench figure 4: one query per GET made the database round trip the hub's ceiling). The row
+   * object is shared by those readers: treat it as read-only.
+   */
+  get(service: string): Promise<ConfigRow | null> {
+    const slot = this.#reads.get(service);
+    if (slot === undefined) {
+      const fresh: ReadSlot = { running: undefined as unknown as Promise<ConfigRow | null>, queued: undefined };
+      this.#reads.set(service, fresh);
+      fresh.running = this.#read(service, fresh);
+      return fresh.running;
+    }
+    slot.queued ??= slot.running
+      .then(noop, noop)
+      .then(() => {
+        slot.queued = undefined;
+        slot.running = this.#read(service, slot);
+        return slot.running;
+      });
+    return slot.queued;
+  }
+
+  #read(service: string, slot: ReadSlot): Promise<ConfigRow | null> {
+    const run: Promise<ConfigRow | null> = this.#db
+      .query<RawRow>(`SELECT ${ROW_COLUMNS} FROM service_configs WHERE service_name = $1`, [service])
+      .then((rows) => (rows[0] === undefined ? null : toRow(rows[0])))
+      .finally(() => {
+        if (slot.running === run && slot.queued === undefined) this.#reads.delete(service);
+      });
+    return run;
   }
 
   async list(): Promise<ConfigRow[]> {
