@@ -40,7 +40,7 @@ export async function figure3(ctx: BenchContext): Promise<FigureResult> {
     for await (const _ of sub) onFloorMessage?.();
   })();
   await subConn.flush();
-  let round = 0;
+  let seq = 0;
   const rows: Array<Record<string, string | number>> = [];
   const goals: FigureResult['goals'] = [];
   const data: Record<string, unknown> = {};
@@ -51,10 +51,10 @@ export async function figure3(ctx: BenchContext): Promise<FigureResult> {
         const received = new Promise<void>((resolve) => (onFloorMessage = resolve));
         const t0 = wallMs();
         await db.query(`UPDATE service_configs SET config_json = $1::jsonb, updated_by = 'bench' WHERE service_name = $2`, [
-          JSON.stringify(sampleConfig({ round: ++round })),
+          JSON.stringify(sampleConfig({ round: ++seq })),
           floorService,
         ]);
-        pub.publish('bench.floor', JSON.stringify({ service_name: floorService, round }));
+        pub.publish('bench.floor', JSON.stringify({ service_name: floorService, round: seq }));
         await received;
         await Promise.all(
           Array.from({ length: sc.clients }, async () => {
@@ -91,7 +91,7 @@ export async function figure3(ctx: BenchContext): Promise<FigureResult> {
         if (notConnected > 0) throw new Error(`${notConnected} clients never reported NATS connected`);
 
         const clientRound = async (): Promise<{ all: number; each: number[] }> => {
-          const r = ++round;
+          const r = ++seq;
           const done = new Promise<void>((resolve) => waiters.set(r, resolve));
           const t0 = wallMs();
           await putConfig(hubUrl, service, sampleConfig({ round: r }));

@@ -11,7 +11,6 @@ interface Start {
   hubUrl: string;
   n: number;
   service: string;
-  startAt: number;
   pollIntervalMs: number;
 }
 
@@ -34,13 +33,16 @@ async function start(m: Start): Promise<void> {
     );
   }
   send({ type: 'armed' });
-  const wait = m.startAt - now();
+}
+
+async function go(startAt: number): Promise<void> {
+  const wait = startAt - now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   const begun = now();
   const done = await Promise.all(
     clients.map((c) =>
-      c.get(m.service).then(
-        () => ({ t: now(), source: c.status(m.service).source ?? 'none' }),
+      c.get(service).then(
+        () => ({ t: now(), source: c.status(service).source ?? 'none' }),
         () => ({ t: now(), source: 'failed' }),
       ),
     ),
@@ -57,6 +59,7 @@ function count(list: string[]): Record<string, number> {
 process.on('message', (raw) => {
   const m = raw as { type: string };
   if (m.type === 'start') start(m as Start).catch((e: unknown) => send({ type: 'failed', error: String(e) }));
+  else if (m.type === 'go') go((m as unknown as { startAt: number }).startAt).catch((e: unknown) => send({ type: 'failed', error: String(e) }));
   else if (m.type === 'status') {
     send({
       type: 'status',
