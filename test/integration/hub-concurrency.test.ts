@@ -7,7 +7,7 @@ const WRITERS = 50;
 const MAX_ATTEMPTS_PER_WRITER = 400;
 const admin = { 'x-api-key': KEYS.admin.key };
 
-describe.each(STORE_KINDS)('hub concurrency on %s', (kind: StoreKind) => {
+describe.each(STORE_KINDS)('hub concurrency on %s', { timeout: 120_000 }, (kind: StoreKind) => {
   let hub: Hub;
   let schema: string | undefined;
   beforeAll(async () => {
@@ -28,10 +28,10 @@ describe.each(STORE_KINDS)('hub concurrency on %s', (kind: StoreKind) => {
     const other: number[] = [];
     const successRevisions: number[] = [];
 
+    // Each writer reads once, then retries with the revision the 412 reports (a compare-and-swap loop).
     async function writer(h: Hub, id: number): Promise<void> {
+      let revision = (await h.app.inject({ method: 'GET', url: `${API}/${service}`, headers: admin })).json().revision as number;
       for (let i = 0; i < MAX_ATTEMPTS_PER_WRITER; i++) {
-        const current = await h.app.inject({ method: 'GET', url: `${API}/${service}`, headers: admin });
-        const revision = current.json().revision as number;
         attempts++;
         const r = await h.app.inject({
           method: 'POST',
@@ -47,6 +47,8 @@ describe.each(STORE_KINDS)('hub concurrency on %s', (kind: StoreKind) => {
         if (r.statusCode === 412) {
           preconditionFailed++;
           expect(r.json().revision).toBeGreaterThan(revision);
+          revision = r.json().revision;
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
           continue;
         }
         other.push(r.statusCode);
