@@ -91,7 +91,11 @@ const PEM_PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
  * The dotted paths of keys that look like secrets, and of values that are private keys (PEM):
  * critical values never live in the hub (DESIGN §2).
  */
-export function findSecretPaths(root: unknown, isSecretKey: (key: string) => boolean): string[] {
+export function findSecretPaths(
+  root: unknown,
+  isSecretKey: (key: string) => boolean,
+  options: { allowNullValues?: boolean } = {},
+): string[] {
   const found: string[] = [];
   const stack: { value: unknown; path: string }[] = [{ value: root, path: '' }];
   while (stack.length > 0) {
@@ -107,8 +111,9 @@ export function findSecretPaths(root: unknown, isSecretKey: (key: string) => boo
     }
     for (const [key, child] of Object.entries(value)) {
       const childPath = path === '' ? key : `${path}.${key}`;
-      if (isSecretKey(key)) found.push(childPath);
-      else stack.push({ value: child, path: childPath });
+      // In a merge patch, `"password": null` removes a key: allowed, it stores nothing.
+      if (!isSecretKey(key)) stack.push({ value: child, path: childPath });
+      else if (!(options.allowNullValues === true && child === null)) found.push(childPath);
     }
   }
   return found.sort();

@@ -96,7 +96,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     ...(isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger ?? false }),
     bodyLimit,
     // Long names must reach our validator (→ 400), not Fastify's router (→ 404).
-    routerOptions: { maxParamLength: 1000 },
+    routerOptions: { maxParamLength: 1000, ignoreTrailingSlash: true },
     return503OnClosing: true,
     // Errors Fastify raises before routing (a malformed percent-encoding in the URL) bypass the error
     // handler and were rendered as Fastify's {error, code, message, statusCode}; keep them {detail}

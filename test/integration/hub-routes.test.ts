@@ -110,6 +110,7 @@ describe.each(STORE_KINDS)('hub routes on %s', (kind: StoreKind) => {
   it('lists services with revision and updated_at', async () => {
     const r = await inject({ method: 'GET', url: `${API}/`, headers: admin });
     expect(r.statusCode).toBe(200);
+    expect((await inject({ method: 'GET', url: API, headers: admin })).json()).toEqual(r.json());
     const names = r.json().services.map((x: { service_name: string }) => x.service_name);
     expect(names).toEqual(expect.arrayContaining(['tick-aggregator', 'data-bridge']));
     for (const svc of r.json().services) {
@@ -248,6 +249,8 @@ describe.each(STORE_KINDS)('hub routes on %s', (kind: StoreKind) => {
       await post(t, { a: 1 });
       const p = await inject({ method: 'PATCH', url: `${API}/${t}`, ...json({ b: { password: 'x' } }), headers: { ...admin, 'content-type': 'application/json' } });
       expect(p.statusCode).toBe(422);
+      const removal = await inject({ method: 'PATCH', url: `${API}/${t}`, ...json({ b: { password: null } }), headers: { ...admin, 'content-type': 'application/json' } });
+      expect(removal.statusCode).toBe(200);
       expect((await post(t, { a: 1 }, {}, `?version=${'9'.repeat(21)}`)).statusCode).toBe(400);
       expect((await post(t, { a: 1 }, { 'if-match': 'abc' })).statusCode).toBe(400);
     });

@@ -46,8 +46,8 @@ export async function commitWrite(
   };
 }
 
-export function rejectSecrets(ctx: RouteContext, value: unknown): void {
-  const paths = findSecretPaths(value, ctx.isSecretKey);
+export function rejectSecrets(ctx: RouteContext, value: unknown, options: { allowNullValues?: boolean } = {}): void {
+  const paths = findSecretPaths(value, ctx.isSecretKey, options);
   if (paths.length > 0) {
     throw new HubError(422, `secret-looking keys are not accepted (critical values live in env): ${paths.join(', ')}`, {
       extra: { paths },
@@ -120,7 +120,7 @@ export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
     const query = parseQuery(writeQuerySchema, request);
     requireJson(request, true);
     const patch = requireObject(request.body, 'merge patch');
-    rejectSecrets(ctx, patch);
+    rejectSecrets(ctx, patch, { allowNullValues: true });
     return commitWrite(
       ctx,
       reply,
