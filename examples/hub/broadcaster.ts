@@ -32,6 +32,7 @@ export class Broadcaster {
   #relaying: Promise<number> | undefined;
   #relayAgain = false;
   #connecting: Promise<void> | undefined;
+  #wakeConnect: (() => void) | undefined;
   /** Rows this process published (immediately or by relay), for tests and figures. */
   published = 0;
 
@@ -57,24 +58,37 @@ export class Broadcaster {
     this.#schedule();
   }
 
+  /**
+   * Connects, retrying every second while NATS is down at start (the hub serves meanwhile, with
+   * `broadcast: "unavailable"`). Our own loop rather than `waitOnFirstConnect`, so `close()` can stop it.
+   * Once connected, nats.js reconnects forever (`maxReconnectAttempts: -1`).
+   */
   async #connect(servers: string): Promise<void> {
-    try {
-      // waitOnFirstConnect: the hub starts even when NATS is down and connects when it comes up.
-      const nc = await connect({
-        servers,
-        name: 'central-hub',
-        maxReconnectAttempts: -1,
-        waitOnFirstConnect: true,
-        reconnectTimeWait: 500,
-        pingInterval: 10_000,
-      });
-      if (this.#closed) {
-        await nc.close();
+    let reported = false;
+    while (!this.#closed) {
+      try {
+        const nc = await connect({
+          servers,
+          name: 'central-hub',
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 500,
+          pingInterval: 10_000,
+          timeout: 2000,
+        });
+        if (this.#closed) {
+          await nc.close();
+          return;
+        }
+        this.#attach(nc);
         return;
+      } catch (error) {
+        if (!reported) this.#onError('nats is not reachable; retrying every second', error);
+        reported = true;
+        await new Promise<void>((resolve) => {
+          this.#wakeConnect = resolve;
+          setTimeout(resolve, 1000).unref();
+        });
       }
-      this.#attach(nc);
-    } catch (error) {
-      if (!this.#closed) this.#onError('nats connect failed', error);
     }
   }
 
@@ -181,8 +195,9 @@ export class Broadcaster {
       if (nc !== undefined && !nc.isClosed()) {
         await nc.drain().catch(() => nc.close());
       }
-      // A connect still waiting for its first server sees #closed and closes itself.
-      void this.#connecting;
+      // A connect loop still waiting for its first server sees #closed and stops.
+      this.#wakeConnect?.();
+      await this.#connecting;
     }
   }
 }

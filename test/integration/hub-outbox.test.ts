@@ -118,3 +118,48 @@ describe.each(STORE_KINDS)('hub outbox relay with a private nats-server on %s', 
     }
   });
 });
+
+describe('hub started while its NATS is down (PostgreSQL)', () => {
+  it('starts, answers "unavailable", publishes the backlog once NATS comes up, and closes promptly', async () => {
+    const nats = await PrivateNats.start();
+    // The stream is made before the outage (it lives in the server's store dir), so it captures the
+    // hub's first publishes whenever they happen after the restart.
+    const setup = await connect({ servers: nats.url });
+    await (await setup.jetstreamManager()).streams.add({ name: 'HUBLATE', subjects: ['config.update.>'], storage: StorageType.File });
+    await setup.close();
+    await nats.stop();
+    const { hub, schema } = await startHub('postgres', { natsUrl: nats.url, relayIntervalMs: 100, seed: false });
+    let observer: NatsConnection | undefined;
+    try {
+      expect(hub.natsEnabled).toBe(true);
+      expect(hub.broadcaster.connected).toBe(false);
+      const service = uniqueService('late');
+      for (let i = 0; i < 3; i++) {
+        const r = await hub.app.inject({ method: 'POST', url: `${API}/${service}`, ...json({ i }), headers: admin });
+        expect(r.json().broadcast).toBe('unavailable');
+      }
+      await nats.start();
+      observer = await connect({ servers: nats.url });
+      await waitFor(async () => (await storedNotices(observer!, 'HUBLATE', `config.update.${service}`)).length === 3, 15_000, 50);
+      expect((await storedNotices(observer, 'HUBLATE', `config.update.${service}`)).map((n) => n.revision)).toEqual([1, 2, 3]);
+    } finally {
+      const started = Date.now();
+      await hub.close();
+      expect(Date.now() - started).toBeLessThan(5000);
+      await observer?.close();
+      await nats.dispose();
+      if (schema !== undefined) await dropSchema(schema);
+    }
+  });
+
+  it('close() does not wait for a NATS that never comes up', async () => {
+    const nats = await PrivateNats.start();
+    await nats.stop();
+    const { hub, schema } = await startHub('postgres', { natsUrl: nats.url, seed: false });
+    const started = Date.now();
+    await hub.close();
+    expect(Date.now() - started).toBeLessThan(3000);
+    await nats.dispose();
+    if (schema !== undefined) await dropSchema(schema);
+  });
+});
