@@ -185,6 +185,9 @@ describe('client against the hub as a child process', () => {
         transport: { dispatcher, retries: 1, retryBaseDelayMs: 20, retryMaxDelayMs: 100, requestTimeoutMs: 500 },
       });
     });
+    await Promise.all(fleet.map((c) => c.get(SERVICE)));
+    // Under load a first load can miss its 1 s budget and start from defaults: wait until all hold the hub's value.
+    await waitFor('all 200 clients hold the hub value', () => fleet.every((c) => c.status(SERVICE).source === 'hub'), { timeoutMs: 15_000 });
     const values = await Promise.all(fleet.map((c) => c.get(SERVICE)));
     await hub.kill();
     const killed = Date.now();
