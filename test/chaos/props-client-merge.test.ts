@@ -43,16 +43,28 @@ const envString = fc.oneof(
   fc.integer({ min: -10, max: 70_000 }).map(String),
   fc.constantFrom('true', 'false', '1', '0', ' 8080 ', '', 'null', '1e3', 'NaN'),
 );
-const anyValue = fc.oneof(fc.anything({ maxDepth: 2 }), fc.integer({ min: 1, max: 65_535 }), fc.boolean(), fc.string());
+/** Mostly well-typed values (so that many runs validate), sometimes anything at all. */
+const mostly = <T>(valid: fc.Arbitrary<T>) =>
+  fc.oneof({ arbitrary: valid, weight: 4 }, { arbitrary: fc.anything({ maxDepth: 2 }), weight: 1 });
 const layerArb = fc.record(
   {
-    db: fc.record({ host: anyValue, port: anyValue, password: anyValue }, { requiredKeys: [] }),
-    features: fc.record({ enabled: anyValue, flags: fc.array(fc.string(), { maxLength: 3 }) }, { requiredKeys: [] }),
-    limits: fc.dictionary(fc.string({ maxLength: 5 }), fc.oneof(fc.integer(), fc.string())),
+    db: fc.record(
+      { host: mostly(fc.string()), port: mostly(fc.integer({ min: 1, max: 65_535 })), password: mostly(fc.string()) },
+      { requiredKeys: [] },
+    ),
+    features: fc.record({ enabled: mostly(fc.boolean()), flags: mostly(fc.array(fc.string(), { maxLength: 3 })) }, { requiredKeys: [] }),
+    limits: fc.dictionary(fc.string({ maxLength: 5 }), mostly(fc.integer())),
     extra: fc.jsonValue({ maxDepth: 2 }),
   },
   { requiredKeys: [] },
 );
+const envArb = fc.record({
+  DB_PORT: fc.option(fc.oneof({ arbitrary: fc.integer({ min: 1, max: 65_535 }).map(String), weight: 3 }, { arbitrary: envString, weight: 1 }), {
+    nil: undefined,
+  }),
+  DB_PASSWORD: fc.option(envString, { nil: undefined }),
+  FEATURE_ON: fc.option(fc.oneof(fc.constantFrom('true', 'false', '1', '0'), envString), { nil: undefined }),
+});
 
 describe('property: merge precedence', () => {
   it(`B3: arbitrary env/hub/defaults → env wins on critical paths; validates or a typed ConfigError (${RUNS} runs)`, async () => {
@@ -60,7 +72,7 @@ describe('property: merge precedence', () => {
     let typed = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.record({ DB_PORT: fc.option(envString, { nil: undefined }), DB_PASSWORD: fc.option(envString, { nil: undefined }), FEATURE_ON: fc.option(envString, { nil: undefined }) }),
+        envArb,
         layerArb,
         fc.oneof(layerArb, fc.jsonValue({ maxDepth: 2 }), fc.constant('{"db":'), fc.constant(null)),
         async (env, defaults, hub) => {
@@ -100,7 +112,8 @@ describe('property: merge precedence', () => {
     );
     recordFigure({ row: 'B3', name: `counterexamples over ${RUNS} runs`, value: 0, unit: 'count' });
     recordFigure({ row: 'B3', name: 'runs resolved / typed ConfigError', value: `${resolved} / ${typed}` });
-    expect(resolved).toBeGreaterThan(0);
-    expect(typed).toBeGreaterThan(0);
+    // Both outcomes are exercised in earnest.
+    expect(resolved).toBeGreaterThan(RUNS / 10);
+    expect(typed).toBeGreaterThan(RUNS / 10);
   });
 });
