@@ -32,7 +32,6 @@ function toRow(raw: RawRow): ConfigRow {
   };
 }
 
-/** A service name exists: the SQL is the same on `pg` and PGlite, so is this class. */
 /** Reads of one service: the query running, and the one queued behind it (shared by every reader that came since). */
 interface ReadSlot {
   running: Promise<ConfigRow | null>;
@@ -41,6 +40,7 @@ interface ReadSlot {
 
 function noop(): void {}
 
+/** The `Store` over SQL: the SQL is the same on `pg` and PGlite, so is this class (drivers in postgres.ts, pglite.ts). */
 export class SqlStore implements Store {
   readonly #db: SqlDriver;
   readonly #reads = new Map<string, ReadSlot>();
