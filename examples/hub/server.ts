@@ -95,8 +95,10 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
   app = Fastify({
     ...(isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger ?? false }),
     bodyLimit,
-    // Long names must reach our validator (→ 400), not Fastify's router (→ 404).
-    routerOptions: { maxParamLength: 1000, ignoreTrailingSlash: true },
+    // Long names must reach our validator (→ 400), not Fastify's router (→ 404). No ignoreTrailingSlash:
+    // it turned `POST /rollback/` or `DELETE /history/` (an empty service name) into a write to the
+    // services named `rollback` / `history`; the list is served at /api/v1/config and /api/v1/config/ anyway.
+    routerOptions: { maxParamLength: 1000 },
     return503OnClosing: true,
     // Errors Fastify raises before routing (a malformed percent-encoding in the URL) bypass the error
     // handler and were rendered as Fastify's {error, code, message, statusCode}; keep them {detail}
