@@ -127,6 +127,8 @@ describe('B4: service names on PostgreSQL with a private nats-server', () => {
           expect([400, 404], `${route} ${JSON.stringify(name)} → ${r.statusCode} ${r.body.slice(0, 200)}`).toContain(r.statusCode);
           if (!collection) expect(r.statusCode).toBe(400);
         }
+        // Nothing reaches the store: not the name, and not another service the URL could collapse into
+        // (e.g. `POST /rollback/` must not become a write to a service named `rollback`).
         expect(reachedStore.slice(storeCallsBefore)).toEqual([]);
       }),
       { numRuns: RUNS },
