@@ -90,6 +90,7 @@ export class ServiceRuntime {
   #lastError: ConfigError | undefined;
   #recoveryTimer: NodeJS.Timeout | undefined;
   #recoveryAttempt = 0;
+  #recoveryDueAt = 0;
   /** A same-revision notice with other content is checked against the hub once, not once per copy. */
   #checkedRevision: number | undefined;
 
@@ -161,8 +162,13 @@ export class ServiceRuntime {
     }
     // While the hub is failing (down, 5xx, key revoked) the recovery timer owns the retries, as it does for
     // `get` and the poll: a notice per message would turn a notice storm into a request loop against a hub
-    // that cannot answer (e.g. one 401 per notice while the key is revoked).
-    if (this.#failing) return;
+    // that cannot answer (e.g. one 401 per notice while the key is revoked). A notice does hint that the hub
+    // is back (the relay publishes after a restart), so it brings a distant retry forward — at most one
+    // request per `recovery.minDelayMs`, and never for a revoked key.
+    if (this.#failing) {
+      this.#expediteRecovery();
+      return;
+    }
     const current = this.#committed.hub;
     if (current && isStaleNotice(notice, current, this.#criticalPaths)) {
       if (notice.revision !== undefined && notice.revision === current.revision && notice.config !== undefined) {
@@ -415,11 +421,23 @@ export class ServiceRuntime {
         ? unauthorizedDelayMs * (0.8 + Math.random() * 0.4)
         : minDelayMs + backoffDelay(this.#recoveryAttempt, minDelayMs, maxDelayMs);
     this.#recoveryAttempt++;
+    this.#armRecovery(delay);
+  }
+
+  #armRecovery(delay: number): void {
+    clearTimeout(this.#recoveryTimer);
+    this.#recoveryDueAt = Date.now() + delay;
     this.#recoveryTimer = setTimeout(() => {
       this.#recoveryTimer = undefined;
       this.refresh('recovery').catch(() => undefined);
     }, delay);
     this.#recoveryTimer.unref();
+  }
+
+  #expediteRecovery(): void {
+    if (!this.#recoveryTimer || this.#lastError?.code === 'UNAUTHORIZED') return;
+    const { minDelayMs } = this.#deps.options.recovery;
+    if (this.#recoveryDueAt - Date.now() > minDelayMs) this.#armRecovery(minDelayMs);
   }
 
   /** First load: the hub within the startup budget, else snapshot, else defaults + env. */
