@@ -62,6 +62,7 @@ async function main(): Promise<number> {
       } catch (error) {
         const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
         log(`figure ${id} FAILED: ${message}`);
+        if (process.env.BENCH_DEBUG) log(`hub output (tail):\n${ctx.hub.output().slice(-3000)}`);
         results.push({ id, title: name, method: '', rows: [], goals: [], notes: [], error: message, durationMs: Date.now() - t0 });
       }
     }

@@ -8,7 +8,7 @@ import { connect } from 'nats';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { putConfig, sampleConfig, startWorker, type Worker } from '../lib/lab.js';
-import { dist, type FigureResult, fmt, round, sleep, wallMs, within } from '../lib/util.js';
+import { dist, type FigureResult, fmt, log, round, sleep, wallMs, within } from '../lib/util.js';
 import type { BenchContext } from './context.js';
 
 interface Scenario {
@@ -66,6 +66,7 @@ export async function figure3(ctx: BenchContext): Promise<FigureResult> {
       };
       // Warm the floor's connections.
       for (let i = 0; i < 3; i++) await floorSample();
+      log(`propagation: ${sc.clients} client(s): floor warm, starting workers`);
 
       const per = Math.ceil(sc.clients / sc.workers);
       const workers: Worker[] = [];
@@ -86,7 +87,7 @@ export async function figure3(ctx: BenchContext): Promise<FigureResult> {
           worker.send({ type: 'start', hubUrl, natsUrl: ctx.nats.url, n, shared: sc.shared, service });
           workers.push(worker);
         }
-        const ready = await Promise.all(workers.map((w) => w.next<{ notConnected: number }>('ready', 60_000)));
+        const ready = await Promise.all(workers.map((w) => w.next<{ notConnected: number }>('ready', 120_000)));
         const notConnected = ready.reduce((a, r) => a + r.notConnected, 0);
         if (notConnected > 0) throw new Error(`${notConnected} clients never reported NATS connected`);
 

@@ -3,29 +3,24 @@
  * then the hub is SIGKILLed and restarted after 3 s. Requests are counted at the hub from its own
  * request log (info level: one `incoming request` line per request, with its epoch-ms time).
  */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { HubProcess } from '../../test/helpers/lab/child-process.js';
-import { putConfig, sampleConfig, startHub, startWorker, type Worker } from '../lib/lab.js';
+import { BENCH_DIR, putConfig, sampleConfig, startHub, startWorker, type Worker } from '../lib/lab.js';
 import { dist, type FigureResult, fmt, round, sleep, wallMs } from '../lib/util.js';
 import type { BenchContext } from './context.js';
 
-interface Logged {
-  time: number;
-  method: string;
-  url: string;
+/** GETs of the config API per 100 ms bucket (epoch ms), as printed by the count-requests preload. */
+function bucketsOf(hub: HubProcess): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const m of hub.stderr().matchAll(/^bench-requests (\d+) (\d+) (\d+)$/gm)) out.set(Number(m[1]), (out.get(Number(m[1])) ?? 0) + Number(m[2]));
+  return out;
 }
 
-function requestsOf(hub: HubProcess): Logged[] {
-  const out: Logged[] = [];
-  for (const line of hub.stderr().split('\n')) {
-    if (!line.includes('incoming request')) continue;
-    try {
-      const j = JSON.parse(line) as { time: number; req?: { method: string; url: string } };
-      if (j.req) out.push({ time: j.time, method: j.req.method, url: j.req.url });
-    } catch {
-      // a partial line at the buffer's edge
-    }
-  }
-  return out;
+function countBetween(b: Map<number, number>, from: number, to = Number.POSITIVE_INFINITY): number {
+  let n = 0;
+  for (const [t, c] of b) if (t >= from - 100 && t < to) n += c;
+  return n;
 }
 
 export async function figure5(ctx: BenchContext): Promise<FigureResult> {
@@ -40,7 +35,7 @@ export async function figure5(ctx: BenchContext): Promise<FigureResult> {
   await admin.query('DROP DATABASE IF EXISTS bench_herd');
   await admin.query('CREATE DATABASE bench_herd');
   await admin.end();
-  const env = { DATABASE_URL: ctx.pg.urlFor('bench_herd'), HUB_LOG_LEVEL: 'info' };
+  const env = { DATABASE_URL: ctx.pg.urlFor('bench_herd'), NODE_OPTIONS: `--import ${pathToFileURL(path.join(BENCH_DIR, 'lib/count-requests.mjs')).href}` };
   let hub = await startHub(env);
   const port = hub.port;
   const hubUrl = hub.url;
@@ -57,7 +52,8 @@ export async function figure5(ctx: BenchContext): Promise<FigureResult> {
     const sources: Record<string, number> = {};
     for (const c of configured) for (const [k, v] of Object.entries(c.sources)) sources[k] = (sources[k] ?? 0) + v;
     await sleep(200);
-    const startGets = requestsOf(hub).filter((r) => r.method === 'GET' && r.url.includes(service) && r.time >= startAt - 50);
+    await sleep(150);
+    const startGets = countBetween(bucketsOf(hub), startAt);
     const dt = dist(times);
     const allWithin = dt.max;
 
@@ -70,14 +66,16 @@ export async function figure5(ctx: BenchContext): Promise<FigureResult> {
     const upAt = wallMs();
     const windowMs = ctx.quick ? 4_000 : 8_000;
     await sleep(windowMs);
-    const after = requestsOf(hub).filter((r) => r.method === 'GET' && r.url.includes(service));
+    await sleep(150);
+    const counted = bucketsOf(hub);
     const bucketMs = 100;
-    const firstT = Math.min(upAt, ...after.map((r) => r.time));
+    const firstT = Math.min(...counted.keys());
     const buckets = new Array<number>(Math.ceil(windowMs / bucketMs) + 5).fill(0);
-    for (const r of after) {
-      const b = Math.floor((r.time - firstT) / bucketMs);
-      if (b >= 0 && b < buckets.length) buckets[b]!++;
+    for (const [t, c] of counted) {
+      const b = Math.floor((t - firstT) / bucketMs);
+      if (b >= 0 && b < buckets.length) buckets[b]! += c;
     }
+    const afterTotal = countBetween(counted, firstT);
     while (buckets.length > 0 && buckets[buckets.length - 1] === 0) buckets.pop();
     const peak = Math.max(0, ...buckets);
     const status = await Promise.all(
@@ -87,20 +85,20 @@ export async function figure5(ctx: BenchContext): Promise<FigureResult> {
       }),
     );
     const failingAfter = status.reduce((a, s) => a + s.failing, 0);
-    const distinctFirstWindow = after.filter((r) => r.time - firstT < 3_000).length;
+    const distinctFirstWindow = countBetween(counted, firstT, firstT + 3_000);
     const bar = (n: number) => '█'.repeat(Math.round((40 * n) / Math.max(1, peak)));
     const histogram = buckets.map((n, i) => `${String(i * bucketMs).padStart(5)} ms ${String(n).padStart(4)} ${bar(n)}`).join('\n');
-    const ratio = startGets.length / clients;
+    const ratio = startGets / clients;
     return {
       id: 5,
       title: 'Herd: 1 000 clients at once, then a hub restart',
-      method: `${clients} ConfigClients in ${workersN} worker processes (each its own undici Agent, no NATS, safety-net poll ${pollIntervalMs} ms ±20 %, snapshotDir false) call get() at one wall-clock instant against a running hub (PostgreSQL, own database). GETs are counted from the hub's info-level request log. Then the hub is SIGKILLed ${round((killedAt - startAt) / 1000, 1)} s after the start, restarted on the same port 3 s later (+ its own startup), and the GETs it receives are bucketed per ${bucketMs} ms from its first request or its ready line, whichever is first, for ${windowMs / 1000} s.`,
+      method: `${clients} ConfigClients in ${workersN} worker processes (each its own undici Agent, no NATS, safety-net poll ${pollIntervalMs} ms ±20 %, snapshotDir false) call get() at one wall-clock instant against a running hub (PostgreSQL, own database). GETs are counted inside the hub by a preloaded diagnostics_channel counter (bench/lib/count-requests.mjs, per 100 ms bucket; the hub keeps warn-level logs). Then the hub is SIGKILLed ${round((killedAt - startAt) / 1000, 1)} s after the start, restarted on the same port 3 s later (+ its own startup), and the GETs it receives are bucketed per ${bucketMs} ms from its first request, for ${windowMs / 1000} s.`,
       rows: [
         { measure: 'clients configured', value: Object.entries(sources).map(([k, v]) => `${v} from ${k}`).join(', ') },
         { measure: 'time to configure: p50 / p99 / max (ms after the start instant)', value: `${fmt(dt.p50)} / ${fmt(dt.p99)} / ${fmt(dt.max)}` },
-        { measure: 'hub GETs during the start', value: `${startGets.length} (${fmt(ratio, 3)} per client)` },
+        { measure: 'hub GETs during the start', value: `${startGets} (${fmt(ratio, 3)} per client)` },
         { measure: 'hub down (kill → ready again), ms', value: round(upAt - killedAt, 0) },
-        { measure: `GETs after the restart, first 3 s / ${windowMs / 1000} s`, value: `${distinctFirstWindow} / ${after.length}` },
+        { measure: `GETs after the restart, first 3 s / ${windowMs / 1000} s`, value: `${distinctFirstWindow} / ${afterTotal}` },
         { measure: `peak after the restart, per ${bucketMs} ms (→ GET/s)`, value: `${peak} (${peak * (1000 / bucketMs)} GET/s)` },
         { measure: 'clients still failing at the end', value: failingAfter },
       ],

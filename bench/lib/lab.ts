@@ -68,6 +68,10 @@ export function startWorker(name: string, opts: { execArgv?: string[]; env?: Rec
   child.on('message', (raw) => {
     const m = raw as Record<string, unknown>;
     const type = String(m.type);
+    if (type === 'failed') {
+      for (const w of waiters.splice(0)) w.reject(new Error(`bench: worker ${name} failed: ${String(m.error)}`));
+      return;
+    }
     for (const h of handlers.get(type) ?? []) h(m);
     const i = waiters.findIndex((w) => w.type === type);
     if (i >= 0) waiters.splice(i, 1)[0]!.resolve(m);

@@ -15,6 +15,15 @@ try {
   const proc = await spawnProcess(process.execPath, ['--cpu-prof', '--cpu-prof-dir=/tmp/hub-prof', '--import', 'tsx', 'examples/hub/main.ts'], { env, readyLine: HUB_READY_LINE, timeoutMs: 60_000 });
   const hub = { url: proc.match![1]!, stop: () => proc.stop() };
   await putConfig(hub.url, 'bench-doc', sampleConfig());
+  if (process.env.STORM) {
+    const { ConfigClient } = await import('../../src/index.js');
+    const n = Number(process.env.STORM);
+    const clients = Array.from({ length: n }, () => new ConfigClient({ hubUrl: hub.url, snapshotDir: false, pollIntervalMs: false, startupTimeoutMs: 20_000 }));
+    const t0 = performance.now();
+    await Promise.all(clients.map((c) => c.get('bench-doc')));
+    console.log(`storm of ${n} first gets: ${(performance.now() - t0).toFixed(0)} ms`);
+    await Promise.all(clients.map((c) => c.close()));
+  }
   const r = await autocannon({ url: `${hub.url}/api/v1/config/bench-doc`, connections: 50, duration: Number(process.env.SECONDS ?? 5) });
   console.log('req/s', r.requests.average, 'p99', r.latency.p99);
   await hub.stop();
