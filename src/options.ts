@@ -107,6 +107,13 @@ export interface ConfigClientOptions<S extends ServicesMap = ServicesMap> {
   cacheTtlMs?: number;
   /** How long the first `get` of a service waits for the hub before falling back. @default 3000 */
   startupTimeoutMs?: number;
+  /**
+   * Strict startup: the first `get` of a service rejects (`CONFIG_UNAVAILABLE`, the hub's error as `cause`)
+   * when the hub gives no config within the retry and startup budgets, instead of falling back to the
+   * snapshot or defaults. A 404 still resolves to defaults + env (the hub answered). Background retries go on.
+   * @default false
+   */
+  strictStartup?: boolean;
   /** Directory for last-known-good snapshots, or `false` for none. @default '<cwd>/.central-hub-config' */
   snapshotDir?: string | false;
   /** HTTP transport settings. */
@@ -129,6 +136,7 @@ export interface ResolvedOptions {
   readonly services: Readonly<ServicesMap>;
   readonly cacheTtlMs: number;
   readonly startupTimeoutMs: number;
+  readonly strictStartup: boolean;
   readonly snapshotDir: string | false;
   readonly transport: Readonly<Required<Omit<TransportOptions, 'dispatcher'>>> & { dispatcher: Dispatcher | undefined };
   readonly recovery: Readonly<Required<RecoveryOptions>>;
@@ -203,6 +211,7 @@ export function resolveOptions(options: ConfigClientOptions): ResolvedOptions {
     services: Object.freeze(services),
     cacheTtlMs: positive('cacheTtlMs', options.cacheTtlMs, DEFAULT_CACHE_TTL_MS),
     startupTimeoutMs: positive('startupTimeoutMs', options.startupTimeoutMs, DEFAULT_STARTUP_TIMEOUT_MS, true),
+    strictStartup: options.strictStartup ?? false,
     snapshotDir:
       options.snapshotDir === false ? false : (options.snapshotDir ?? join(process.cwd(), DEFAULT_SNAPSHOT_DIR)),
     transport: Object.freeze({

@@ -461,6 +461,14 @@ export class ServiceRuntime {
       clearTimeout(timer);
     }
     if (isConfigError(cause) && cause.code === 'CLIENT_CLOSED') throw cause;
+    if (this.#deps.options.strictStartup) {
+      // No silent downgrade: the caller asked for the hub's answer or an error. Recovery keeps running, so a
+      // later `get` can still succeed.
+      throw new ConfigError('CONFIG_UNAVAILABLE', `strict startup: no config of ${this.name} from the hub (${describe(cause)})`, {
+        service: this.name,
+        cause,
+      });
+    }
     return this.#fallback(cause);
   }
 
