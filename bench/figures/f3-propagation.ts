@@ -91,16 +91,17 @@ export async function figure3(ctx: BenchContext): Promise<FigureResult> {
         const notConnected = ready.reduce((a, r) => a + r.notConnected, 0);
         if (notConnected > 0) throw new Error(`${notConnected} clients never reported NATS connected`);
 
-        const clientRound = async (): Promise<{ all: number; each: number[] }> => {
+        const clientRound = async (): Promise<{ all: number; each: number[]; post: number }> => {
           const r = ++seq;
           const done = new Promise<void>((resolve) => waiters.set(r, resolve));
           const t0 = wallMs();
           await putConfig(hubUrl, service, sampleConfig({ round: r }));
+          const post = wallMs() - t0;
           await within(10_000, `round ${r} with ${sc.clients} clients`, done);
           waiters.delete(r);
           const each = fired.get(r)!.flat().map((t) => t - t0);
           fired.delete(r);
-          return { all: Math.max(...each), each };
+          return { all: Math.max(...each), each, post };
         };
         // Warm-up rounds (not counted).
         for (let i = 0; i < 2; i++) {
@@ -110,10 +111,12 @@ export async function figure3(ctx: BenchContext): Promise<FigureResult> {
         const all: number[] = [];
         const each: number[] = [];
         const floor: number[] = [];
+        const posts: number[] = [];
         for (let i = 0; i < sc.rounds; i++) {
           const s = await clientRound();
           all.push(s.all);
           each.push(...s.each);
+          posts.push(s.post);
           await sleep(30);
           floor.push(await floorSample());
           await sleep(30);
@@ -129,6 +132,7 @@ export async function figure3(ctx: BenchContext): Promise<FigureResult> {
           'all fired p99': round(da.p99, 2),
           'all fired max': round(da.max, 2),
           'per client p50/p99': `${fmt(de.p50)} / ${fmt(de.p99)}`,
+          'POST answered p50': round(dist(posts).p50, 2),
           'floor p50': round(df.p50, 2),
           'floor p99': round(df.p99, 2),
           'floor max': round(df.max, 2),
