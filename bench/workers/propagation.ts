@@ -16,6 +16,7 @@ interface Start {
   n: number;
   shared: number;
   service: string;
+  applyPayload: boolean;
 }
 
 const schema = z.looseObject({ round: z.number().int(), operational: z.looseObject({ batch_size: z.number().int() }) });
@@ -32,7 +33,7 @@ async function start(m: Start): Promise<void> {
   n = m.n;
   for (let i = 0; i < m.shared; i++) connections.push(await connect({ servers: m.natsUrl, name: `bench-prop-${process.pid}-${i}` }));
   for (let i = 0; i < m.n; i++) {
-    const nats = m.shared > 0 ? { connection: connections[i % m.shared]! } : { servers: m.natsUrl };
+    const nats = m.shared > 0 ? { connection: connections[i % m.shared]!, applyPayload: m.applyPayload } : { servers: m.natsUrl, applyPayload: m.applyPayload };
     const client = new ConfigClient({
       hubUrl: m.hubUrl,
       snapshotDir: false,
