@@ -14,7 +14,8 @@ import { within } from './util.js';
 
 export { REPO_ROOT };
 export const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-export const BUILD_DIR = path.join(BENCH_DIR, '.build');
+// Under results/ (ignored by git and by biome, see biome.json): bundles are build output, not source.
+export const BUILD_DIR = path.join(BENCH_DIR, 'results', '.workers');
 
 /**
  * Bundles bench/workers/*.ts (with the package's src/) into plain ESM files, so child processes start as

@@ -1,6 +1,5 @@
 /** Debug aid: the start of figure 3 (PostgreSQL hub + NATS, direct UPDATE, one client with NATS). */
 import pg from 'pg';
-import { ConfigClient } from '../../src/index.js';
 import { startNatsServer } from '../../test/helpers/lab/nats-server.js';
 import { startPostgres } from '../../test/helpers/lab/postgres-cluster.js';
 import { cleanupLab } from '../../test/helpers/lab/registry.js';

@@ -47,8 +47,8 @@ async function start(m: Start): Promise<void> {
     client.onChange(m.service, (next) => {
       const t = performance.timeOrigin + performance.now();
       const r = (next as { round: number }).round;
-      let list = stamps.get(r);
-      if (!list) stamps.set(r, (list = []));
+      const list = stamps.get(r) ?? [];
+      stamps.set(r, list);
       list.push(t);
       if (list.length === n) {
         stamps.delete(r);
