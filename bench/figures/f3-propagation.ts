@@ -7,7 +7,7 @@
 import { connect } from 'nats';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { putConfig, sampleConfig, startWorker, type Worker } from '../lib/lab.js';
+import { closeWorkers, putConfig, sampleConfig, startWorker, type Worker } from '../lib/lab.js';
 import { dist, type FigureResult, fmt, log, round, sleep, wallMs, within } from '../lib/util.js';
 import type { BenchContext } from './context.js';
 
@@ -147,13 +147,7 @@ export async function figure3(ctx: BenchContext): Promise<FigureResult> {
         else if (sc.clients <= 100) goals.push({ goal: `${sc.clients} client(s): p50 ≤ 2× floor`, measured: `${fmt(ratio)}× (${fmt(da.p50)} vs ${fmt(df.p50)} ms)`, met: ratio <= 2 });
         else goals.push({ goal: `${sc.clients} clients: p99 ≤ 100 ms`, measured: `${fmt(da.p99)} ms`, met: da.p99 <= 100 });
       } finally {
-        await Promise.allSettled(
-          workers.map(async (w) => {
-            w.send({ type: 'close' });
-            await w.next('closed', 10_000).catch(() => undefined);
-            await w.stop();
-          }),
-        );
+        await closeWorkers(workers);
         await floorPool.close();
       }
     }

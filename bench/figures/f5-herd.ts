@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { HubProcess } from '../../test/helpers/lab/child-process.js';
-import { BENCH_DIR, putConfig, sampleConfig, startHub, startWorker, type Worker } from '../lib/lab.js';
+import { BENCH_DIR, closeWorkers, putConfig, sampleConfig, startHub, startWorker, type Worker } from '../lib/lab.js';
 import { dist, type FigureResult, fmt, round, sleep, wallMs } from '../lib/util.js';
 import type { BenchContext } from './context.js';
 
@@ -118,13 +118,7 @@ export async function figure5(ctx: BenchContext): Promise<FigureResult> {
       data: { buckets, bucketMs, markdown: `GETs per ${bucketMs} ms after the restart:\n\n\`\`\`\n${histogram}\n\`\`\`` },
     };
   } finally {
-    await Promise.allSettled(
-      workers.map(async (w) => {
-        w.send({ type: 'close' });
-        await w.next('closed', 10_000).catch(() => undefined);
-        await w.stop();
-      }),
-    );
+    await closeWorkers(workers);
     await hub.stop().catch(() => undefined);
   }
 }

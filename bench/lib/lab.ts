@@ -121,6 +121,17 @@ export function startWorker(name: string, opts: { execArgv?: string[]; env?: Rec
   };
 }
 
+/** Asks each worker to close its clients (bounded wait for `closed`), then stops it; never throws. */
+export async function closeWorkers(workers: readonly Worker[]): Promise<void> {
+  await Promise.allSettled(
+    workers.map(async (w) => {
+      w.send({ type: 'close' });
+      await w.next('closed', 10_000).catch(() => undefined);
+      await w.stop();
+    }),
+  );
+}
+
 export async function startHub(env: Record<string, string | undefined>, port?: number): Promise<HubProcess> {
   return startHubProcess({ DISABLE_AUTH: 'true', HUB_LOG_LEVEL: 'warn', ...env }, { port, timeoutMs: 60_000 });
 }
