@@ -91,6 +91,8 @@ export class ServiceRuntime {
   #recoveryTimer: NodeJS.Timeout | undefined;
   #recoveryAttempt = 0;
   #recoveryDueAt = 0;
+  /** The snapshot read of the current first load, shared by its early and late fallbacks. */
+  #snapshotRead: Promise<boolean> | undefined;
   /** A same-revision notice with other content is checked against the hub once, not once per copy. */
   #checkedRevision: number | undefined;
 
@@ -124,6 +126,7 @@ export class ServiceRuntime {
     }
     this.#loading ??= this.#load().finally(() => {
       this.#loading = undefined;
+      this.#snapshotRead = undefined;
     });
     return this.#loading;
   }
@@ -144,7 +147,11 @@ export class ServiceRuntime {
         });
       return this.#followUp;
     }
-    const run = this.#fetchAndApply(source).finally(() => {
+    return this.#start(source);
+  }
+
+  #start(source: ChangeSource, onRoundFailed?: () => void): Promise<unknown> {
+    const run = this.#fetchAndApply(source, onRoundFailed).finally(() => {
       this.#inFlight = undefined;
     });
     this.#inFlight = run;
@@ -244,10 +251,10 @@ export class ServiceRuntime {
 
   // ── the road ────────────────────────────────────────────────────────────────────────────────
 
-  async #fetchAndApply(source: ChangeSource): Promise<unknown> {
+  async #fetchAndApply(source: ChangeSource, onRoundFailed?: () => void): Promise<unknown> {
     let result: FetchResult;
     try {
-      result = await this.#deps.transport.fetchConfig(this.name, { etag: this.#committed?.hub?.etag });
+      result = await this.#deps.transport.fetchConfig(this.name, { etag: this.#committed?.hub?.etag, onRoundFailed });
     } catch (error) {
       const failure = asConfigError(error, this.name);
       if (failure.code === 'CONFIG_NOT_FOUND') return this.#acceptNotFound(failure, source);
@@ -442,16 +449,29 @@ export class ServiceRuntime {
 
   /** First load: the hub within the startup budget, else snapshot, else defaults + env. */
   async #load(): Promise<unknown> {
-    const attempt = this.refresh('refresh');
+    const { strictStartup, startupTimeoutMs } = this.#deps.options;
+    let roundFailed: () => void = () => undefined;
+    // A snapshot is a validated copy of the hub's own layer: once every hub has failed one round, serve it
+    // at once instead of waiting out the retries (a restart during an outage boots in milliseconds). The
+    // fetch goes on; its answer, if one comes, replaces the snapshot through the same road.
+    const early =
+      this.#deps.snapshots && !strictStartup
+        ? new Promise<'snapshot'>((resolve) => {
+            roundFailed = () => {
+              this.#useSnapshot().then((used) => used && resolve('snapshot'), () => undefined);
+            };
+          })
+        : undefined;
+    const attempt = this.#inFlight ?? this.#start('refresh', () => roundFailed());
     let timer: NodeJS.Timeout | undefined;
     const budget = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.#deps.options.startupTimeoutMs);
+      timer = setTimeout(() => resolve('timeout'), startupTimeoutMs);
       timer.unref();
     });
     let cause: unknown;
     try {
-      const outcome = await Promise.race([attempt.then(() => 'ok' as const), budget]);
-      if (outcome === 'ok') return this.#committed!.value;
+      const outcome = await Promise.race([attempt.then(() => 'ok' as const), budget, ...(early ? [early] : [])]);
+      if (outcome !== 'timeout') return this.#committed!.value;
       cause = new ConfigError('HUB_UNREACHABLE', `no answer from the hub within ${this.#deps.options.startupTimeoutMs} ms`, {
         service: this.name,
       });
@@ -472,25 +492,35 @@ export class ServiceRuntime {
     return this.#fallback(cause);
   }
 
-  async #fallback(cause: unknown): Promise<unknown> {
+  /** Commits the last-known-good snapshot if nothing is committed yet; read (and reported) once per load. */
+  #useSnapshot(): Promise<boolean> {
+    this.#snapshotRead ??= this.#readSnapshot();
+    return this.#snapshotRead;
+  }
+
+  async #readSnapshot(): Promise<boolean> {
     const store = this.#deps.snapshots;
-    if (store && !this.#committed) {
-      const read = await store.read(this.name);
-      if (read.problem) {
-        this.#deps.options.logger.warn({ service: this.name, code: read.problem.code, reason: read.problem.message }, 'snapshot ignored');
-        this.#deps.reportError(read.problem);
-      }
-      if (read.snapshot && !this.#committed) {
-        try {
-          const snap = read.snapshot;
-          const resolved = this.#resolve(snap.config);
-          this.#commit(resolved, { config: resolved.hub ?? {}, version: snap.version, updatedAt: snap.updatedAt, revision: snap.revision, etag: snap.etag }, 'refresh');
-          this.#source = 'snapshot';
-        } catch (error) {
-          this.#deps.options.logger.warn({ service: this.name, code: (error as ConfigInvalidError).code }, 'snapshot does not validate; ignored');
-        }
-      }
+    if (!store || this.#committed) return false;
+    const read = await store.read(this.name);
+    if (read.problem) {
+      this.#deps.options.logger.warn({ service: this.name, code: read.problem.code, reason: read.problem.message }, 'snapshot ignored');
+      this.#deps.reportError(read.problem);
     }
+    if (!read.snapshot || this.#committed) return false;
+    try {
+      const snap = read.snapshot;
+      const resolved = this.#resolve(snap.config);
+      this.#commit(resolved, { config: resolved.hub ?? {}, version: snap.version, updatedAt: snap.updatedAt, revision: snap.revision, etag: snap.etag }, 'refresh');
+      this.#source = 'snapshot';
+      return true;
+    } catch (error) {
+      this.#deps.options.logger.warn({ service: this.name, code: (error as ConfigInvalidError).code }, 'snapshot does not validate; ignored');
+      return false;
+    }
+  }
+
+  async #fallback(cause: unknown): Promise<unknown> {
+    if (!this.#committed) await this.#useSnapshot();
     if (!this.#committed) {
       try {
         this.#commit(this.#resolve(undefined), undefined, 'refresh');

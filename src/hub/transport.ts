@@ -32,6 +32,8 @@ export type FetchResult =
 export interface FetchOptions {
   /** Sent as `If-None-Match` so an unchanged config costs a 304. */
   etag?: string | undefined;
+  /** Called each time every hub has failed one round with a retryable error, before the backoff. */
+  onRoundFailed?: (() => void) | undefined;
 }
 
 /** A failed attempt, classified once: retry it (maybe elsewhere) or give up. */
@@ -84,6 +86,7 @@ export class HubTransport {
         );
         if (!outcome.retryable) throw outcome.error;
       }
+      options.onRoundFailed?.();
       if (last?.retryAfterMs !== undefined && last.retryAfterMs > this.#settings.maxRetryAfterMs) break;
     }
     throw last!.error;

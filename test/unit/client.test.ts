@@ -243,6 +243,31 @@ describe('fallback chain', () => {
     expect(changes).toEqual(['recovery']);
   });
 
+  it('with a snapshot present, a hub that fails its first round is not waited for: the snapshot is served at once', async () => {
+    agent.use(hubRoute(() => HttpResponse.json(doc({ operational: { batch_size: 55 } }, { revision: 9 }))));
+    const first = makeClient();
+    await first.get(SERVICE);
+    await vi.waitFor(async () => expect(await readdir(snapshotDir)).toContain(`${SERVICE}.json`));
+    await first.close();
+
+    let up = false;
+    agent.resetHandlers(hubRoute(() => (up ? HttpResponse.json(doc({ operational: { batch_size: 56 } }, { revision: 10 })) : HttpResponse.error())));
+    // Long backoff between rounds: without the early snapshot the first get would wait ≥ 1 s.
+    const second = makeClient({ transport: { dispatcher: agent, retries: 2, retryBaseDelayMs: 2_000, retryMaxDelayMs: 2_000 } });
+    vi.spyOn(Math, 'random').mockReturnValue(0.9);
+    const started = performance.now();
+    const cfg = await second.get(SERVICE);
+    const elapsed = performance.now() - started;
+    vi.restoreAllMocks();
+    expect(cfg.operational.batch_size).toBe(55);
+    expect(elapsed).toBeLessThan(500);
+    expect(second.status(SERVICE)).toMatchObject({ source: 'snapshot', revision: 9 });
+    // The fetch goes on behind the snapshot: when the hub answers, the client converges.
+    up = true;
+    await vi.waitFor(async () => expect((await second.get(SERVICE)).operational.batch_size).toBe(56), { timeout: 6_000 });
+    expect(second.status(SERVICE)).toMatchObject({ source: 'hub', revision: 10 });
+  });
+
   it('a corrupt, truncated or foreign snapshot is ignored with a warning and defaults are used', async () => {
     agent.use(hubRoute(() => HttpResponse.error()));
     const warnings: string[] = [];
