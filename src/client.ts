@@ -10,7 +10,7 @@ import { isValidServiceName } from './hub/wire.js';
 import type { LayerName } from './layers/merge.js';
 import { getPath, hasPath, splitPath } from './layers/paths.js';
 import { type ConfigClientOptions, type ResolvedOptions, resolveOptions, type ServiceDefinition, type ServicesMap } from './options.js';
-import { type ChangeListener, type ConfigSource, ServiceRuntime } from './refresh.js';
+import { type ChangeListener, type RuntimeStatus, ServiceRuntime } from './refresh.js';
 import { SnapshotStore } from './snapshot/file-store.js';
 import { NatsWatcher, type NatsState } from './watch/nats-watcher.js';
 import { Poller } from './watch/poller.js';
@@ -18,22 +18,8 @@ import { Poller } from './watch/poller.js';
 /** The config type of a service definition: the schema's output, or a JSON object without one. */
 export type ConfigOf<D> = D extends { schema: infer Z extends z.ZodType } ? z.output<Z> : Record<string, unknown>;
 
-export interface ConfigStatus {
+export interface ConfigStatus extends RuntimeStatus {
   service: string;
-  /** Where the served value comes from; `undefined` before the first `get`. */
-  source: ConfigSource | undefined;
-  /** True when the value is past its TTL or the last refresh failed. */
-  stale: boolean;
-  /** Hub layer metadata (revision is a reference-hub extension). */
-  revision: number | undefined;
-  version: string | undefined;
-  updatedAt: number | undefined;
-  /** Epoch ms of the last answer from the hub (200, 304 or 404). */
-  lastFetchAt: number | undefined;
-  lastErrorCode: string | undefined;
-  lastErrorMessage: string | undefined;
-  /** Critical paths the hub tried to set (dropped). */
-  droppedCriticalPaths: string[];
   nats: NatsState;
 }
 
@@ -126,19 +112,9 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
   status(name: keyof S & string): ConfigStatus;
   status(name: string): ConfigStatus;
   status(name: string): ConfigStatus {
-    const runtime = this.#runtimes.get(name);
-    const base = runtime?.status() ?? {
-      source: undefined,
-      stale: true,
-      revision: undefined,
-      version: undefined,
-      updatedAt: undefined,
-      lastFetchAt: undefined,
-      lastErrorCode: undefined,
-      lastErrorMessage: undefined,
-      droppedCriticalPaths: [],
-    };
-    return { service: name, ...base, nats: this.#watcher?.state ?? 'off' };
+    const runtime = this.#runtime(name);
+    if (runtime instanceof ConfigError) throw runtime;
+    return { service: name, ...runtime.status(), nats: this.#watcher?.state ?? 'off' };
   }
 
   /** Which layer the value at `path` (dotted) came from; values at critical paths are redacted. */

@@ -63,14 +63,19 @@ export interface RuntimeDeps {
 }
 
 export interface RuntimeStatus {
+  /** Where the served value comes from; `undefined` before the first `get`. */
   source: ConfigSource | undefined;
+  /** True when the value is past its TTL or the last refresh failed (or there is no value yet). */
   stale: boolean;
+  /** Hub layer metadata (`revision` is a reference-hub extension). */
   revision: number | undefined;
   version: string | undefined;
   updatedAt: number | undefined;
+  /** Epoch ms of the last answer from the hub (200, 304 or 404). */
   lastFetchAt: number | undefined;
   lastErrorCode: string | undefined;
   lastErrorMessage: string | undefined;
+  /** Critical paths the hub tried to set (dropped). */
   droppedCriticalPaths: string[];
 }
 

@@ -19,22 +19,24 @@ export function splitPath(path: string): string[] {
   return path.split('.').filter((part) => part.length > 0);
 }
 
-export function getPath(root: unknown, path: readonly string[]): unknown {
+const MISSING: unique symbol = Symbol('missing');
+
+function walk(root: unknown, path: readonly string[]): unknown {
   let node = root;
   for (const key of path) {
-    if (!isPlainObject(node) || !Object.hasOwn(node, key)) return undefined;
+    if (!isPlainObject(node) || !Object.hasOwn(node, key)) return MISSING;
     node = node[key];
   }
   return node;
 }
 
+export function getPath(root: unknown, path: readonly string[]): unknown {
+  const found = walk(root, path);
+  return found === MISSING ? undefined : found;
+}
+
 export function hasPath(root: unknown, path: readonly string[]): boolean {
-  let node = root;
-  for (const key of path) {
-    if (!isPlainObject(node) || !Object.hasOwn(node, key)) return false;
-    node = node[key];
-  }
-  return true;
+  return walk(root, path) !== MISSING;
 }
 
 /** Sets `value` at `path`, creating plain objects on the way (mutates `root`). */
@@ -89,20 +91,31 @@ export function deepEqual(a: unknown, b: unknown): boolean {
  * both sides are objects (arrays and scalars are leaves), sorted.
  */
 export function changedPaths(prev: unknown, next: unknown, prefix = ''): string[] {
+  const out: string[] = [];
+  collectChanges(prev, next, prefix, out);
+  // One sort of the whole list gives the same order as sorting every level (plain string order).
+  return out.sort();
+}
+
+function collectChanges(prev: unknown, next: unknown, prefix: string, out: string[]): void {
+  // Shared subtrees (e.g. an equal value that kept its identity) cannot differ.
+  if (prev === next) return;
   if (isPlainObject(prev) && isPlainObject(next)) {
-    const out: string[] = [];
-    const keys = new Set([...Object.keys(prev), ...Object.keys(next)]);
-    for (const key of keys) {
+    for (const key of Object.keys(prev)) {
       const child = prefix ? `${prefix}.${key}` : key;
-      if (!Object.hasOwn(prev, key) || !Object.hasOwn(next, key)) {
-        if (!deepEqual(prev[key], next[key])) out.push(child);
+      if (!Object.hasOwn(next, key)) {
+        if (!deepEqual(prev[key], undefined)) out.push(child);
       } else {
-        out.push(...changedPaths(prev[key], next[key], child));
+        collectChanges(prev[key], next[key], child, out);
       }
     }
-    return out.sort();
+    for (const key of Object.keys(next)) {
+      if (Object.hasOwn(prev, key)) continue;
+      if (!deepEqual(undefined, next[key])) out.push(prefix ? `${prefix}.${key}` : key);
+    }
+    return;
   }
-  return deepEqual(prev, next) ? [] : [prefix];
+  if (!deepEqual(prev, next)) out.push(prefix);
 }
 
 /** Freezes a JSON value in place, all the way down, so every caller can share one committed value. */
