@@ -46,6 +46,36 @@ export async function commitWrite(
   };
 }
 
+type WriteQuery = z.output<typeof writeQuerySchema>;
+
+/** What a write route adds to the fields every write takes from the request. */
+type WriteSpecific<C = WriteCommand> = C extends WriteCommand ? Omit<C, 'service' | 'changedBy' | 'changeReason' | 'expectedRevision'> : never;
+
+/**
+ * The write routes' common path: the caller with write access to `:service` and the write query, then the
+ * route's own checks and fields (`specific`), then `If-Match`, and `commitWrite`.
+ */
+export async function handleWrite(
+  ctx: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  status: 'updated' | 'deleted' | 'rollback',
+  specific: (query: WriteQuery) => WriteSpecific,
+) {
+  const principal = principalOf(ctx, request);
+  const service = serviceParam(request, principal, 'write');
+  const query = parseQuery(writeQuerySchema, request);
+  const fields = specific(query);
+  const command = {
+    ...fields,
+    service,
+    changedBy: principal.name,
+    changeReason: query.change_reason,
+    expectedRevision: ifMatchRevision(request),
+  } as WriteCommand;
+  return commitWrite(ctx, reply, command, status);
+}
+
 export function rejectSecrets(ctx: RouteContext, value: unknown, options: { allowNullValues?: boolean } = {}): void {
   const paths = findSecretPaths(value, ctx.isSecretKey, options);
   if (paths.length > 0) {
@@ -91,67 +121,23 @@ export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
     return documentOf(row);
   });
 
-  app.post('/:service', async (request, reply) => {
-    const principal = principalOf(ctx, request);
-    const service = serviceParam(request, principal, 'write');
-    const query = parseQuery(writeQuerySchema, request);
-    requireJson(request, false);
-    const config = requireObject(request.body, 'config');
-    rejectSecrets(ctx, config);
-    return commitWrite(
-      ctx,
-      reply,
-      {
-        kind: 'replace',
-        service,
-        config,
-        version: query.version,
-        changedBy: principal.name,
-        changeReason: query.change_reason,
-        expectedRevision: ifMatchRevision(request),
-      },
-      'updated',
-    );
-  });
+  app.post('/:service', async (request, reply) =>
+    handleWrite(ctx, request, reply, 'updated', (query) => {
+      requireJson(request, false);
+      const config = requireObject(request.body, 'config');
+      rejectSecrets(ctx, config);
+      return { kind: 'replace', config, version: query.version };
+    }),
+  );
 
-  app.patch('/:service', async (request, reply) => {
-    const principal = principalOf(ctx, request);
-    const service = serviceParam(request, principal, 'write');
-    const query = parseQuery(writeQuerySchema, request);
-    requireJson(request, true);
-    const patch = requireObject(request.body, 'merge patch');
-    rejectSecrets(ctx, patch, { allowNullValues: true });
-    return commitWrite(
-      ctx,
-      reply,
-      {
-        kind: 'patch',
-        service,
-        merge: (current) => mergeConfig(current, patch),
-        version: query.version,
-        changedBy: principal.name,
-        changeReason: query.change_reason,
-        expectedRevision: ifMatchRevision(request),
-      },
-      'updated',
-    );
-  });
+  app.patch('/:service', async (request, reply) =>
+    handleWrite(ctx, request, reply, 'updated', (query) => {
+      requireJson(request, true);
+      const patch = requireObject(request.body, 'merge patch');
+      rejectSecrets(ctx, patch, { allowNullValues: true });
+      return { kind: 'patch', merge: (current) => mergeConfig(current, patch), version: query.version };
+    }),
+  );
 
-  app.delete('/:service', async (request, reply) => {
-    const principal = principalOf(ctx, request);
-    const service = serviceParam(request, principal, 'write');
-    const query = parseQuery(writeQuerySchema, request);
-    return commitWrite(
-      ctx,
-      reply,
-      {
-        kind: 'delete',
-        service,
-        changedBy: principal.name,
-        changeReason: query.change_reason,
-        expectedRevision: ifMatchRevision(request),
-      },
-      'deleted',
-    );
-  });
+  app.delete('/:service', async (request, reply) => handleWrite(ctx, request, reply, 'deleted', () => ({ kind: 'delete' })));
 };

@@ -1,15 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { HubError } from '../errors.js';
-import { commitWrite } from './config.js';
-import {
-  ifMatchRevision,
-  parseQuery,
-  principalOf,
-  type RouteContext,
-  serviceParam,
-  writeQuerySchema,
-} from './context.js';
+import { handleWrite } from './config.js';
+import { parseQuery, principalOf, type RouteContext, serviceParam } from './context.js';
 
 export const DEFAULT_HISTORY_LIMIT = 10;
 export const MAX_HISTORY_LIMIT = 100;
@@ -37,27 +30,17 @@ export const historyRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (a
     return { service_name: service, history: entries, total, limit };
   });
 
-  app.post('/rollback/:service', async (request, reply) => {
-    const principal = principalOf(ctx, request);
-    const service = serviceParam(request, principal, 'write');
-    const query = parseQuery(writeQuerySchema, request);
-    const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/json') throw new HubError(415, 'use application/json');
-    const body = rollbackBodySchema.safeParse(request.body);
-    if (!body.success) throw new HubError(400, 'body must be { "revision": <positive integer> } or { "version": "<string>" }');
-    return commitWrite(
-      ctx,
-      reply,
-      {
+  app.post('/rollback/:service', async (request, reply) =>
+    handleWrite(ctx, request, reply, 'rollback', () => {
+      const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/json') throw new HubError(415, 'use application/json');
+      const body = rollbackBodySchema.safeParse(request.body);
+      if (!body.success) throw new HubError(400, 'body must be { "revision": <positive integer> } or { "version": "<string>" }');
+      return {
         kind: 'rollback',
-        service,
         toRevision: 'revision' in body.data ? body.data.revision : undefined,
         toVersion: 'version' in body.data ? body.data.version : undefined,
-        changedBy: principal.name,
-        changeReason: query.change_reason,
-        expectedRevision: ifMatchRevision(request),
-      },
-      'rollback',
-    );
-  });
+      };
+    }),
+  );
 };
