@@ -14,7 +14,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import type { ConfigChange } from '../src/index.js';
 import { createDemoClient, DB_PASSWORD_ENV, type DemoClient, SERVICE } from './demo-service.js';
+import { canConnect } from './tcp-probe.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const POLL_INTERVAL_MS = 500;
@@ -82,17 +82,7 @@ function probeTcp(url: string, timeoutMs = 400): Promise<boolean> {
   } catch {
     return Promise.resolve(false);
   }
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean): void => {
-      socket.removeAllListeners();
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
+  return canConnect(port, host, timeoutMs);
 }
 
 /** Runs the reference hub as a child process (one node process with tsx's loader) and waits for its ready line. */

@@ -9,6 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { canConnect } from '../../examples/tcp-probe.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
@@ -16,20 +17,6 @@ const SHARED_NATS = 'nats://127.0.0.1:4222';
 /** The hub's cold start on PGlite takes ~4 s on an idle machine, much more on a loaded CI box. */
 const DEMO_TIMEOUT_MS = 90_000;
 const SECRET = 'demo-test-secret-4f1c9a';
-
-function canConnect(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean): void => {
-      socket.removeAllListeners();
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
 
 /** A port that nothing listens on (bound, then released). */
 function closedPort(): Promise<number> {

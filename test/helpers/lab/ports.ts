@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { canConnect } from '../../../examples/tcp-probe.js';
 
 const handedOut = new Set<number>();
 
@@ -30,17 +31,7 @@ export async function freePort(): Promise<number> {
 export async function waitForPort(port: number, { host = '127.0.0.1', timeoutMs = 10_000 } = {}): Promise<void> {
   const started = Date.now();
   for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = net.connect({ host, port });
-      const done = (v: boolean): void => {
-        sock.removeAllListeners();
-        sock.destroy();
-        resolve(v);
-      };
-      sock.setTimeout(500, () => done(false));
-      sock.once('connect', () => done(true));
-      sock.once('error', () => done(false));
-    });
+    const ok = await canConnect(port, host, 500);
     if (ok) return;
     if (Date.now() - started >= timeoutMs) {
       throw new Error(`lab: timed out after ${timeoutMs} ms waiting for ${host}:${port} to accept connections`);
