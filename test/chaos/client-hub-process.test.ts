@@ -7,28 +7,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { Agent, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigClient, type ConfigClientOptions } from '../../src/index.js';
+import { adminSql, type FetchStats as CountedStats, countingDispatcher } from '../helpers/chaos.js';
 import { cleanupLab, type HubProcess, sleep, startHubProcess, startTcpProxy, type TcpProxy, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
 
 const SERVICE = 'data-bridge'; // a seed service
 // A private database on the shared PostgreSQL (PGlite boots too slowly on a loaded 2-core box for restarts).
-const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const DB_NAME = `chaos_client_${process.pid}_${Date.now().toString(36)}`;
 const DB_URL = `postgres://postgres@127.0.0.1:5432/${DB_NAME}`;
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 let hub: HubProcess;
 let proxy: TcpProxy;
@@ -36,41 +25,13 @@ let snapshotRoot: string;
 let clients: ConfigClient[] = [];
 let agents: Dispatcher[] = [];
 
-interface FetchStats {
-  total: number;
-  inFlight: number;
-  maxInFlight: number;
-  starts: number[];
-}
+/** Counted requests with their start times (H1's histogram). */
+type FetchStats = CountedStats & { starts: number[] };
 
 function countingAgent(stats: FetchStats): Dispatcher {
   const agent = new Agent({ connect: { timeout: 300 }, headersTimeout: 300, bodyTimeout: 300, keepAliveTimeout: 2_000 });
   agents.push(agent);
-  const ends = new Set(['onComplete', 'onError', 'onResponseEnd', 'onResponseError']);
-  return agent.compose((dispatch) => (opts, handler) => {
-    stats.total++;
-    stats.starts.push(Date.now());
-    stats.inFlight++;
-    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
-    let done = false;
-    const wrapped = new Proxy(handler, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function') return value;
-        if (typeof prop === 'string' && ends.has(prop)) {
-          return (...args: unknown[]) => {
-            if (!done) {
-              done = true;
-              stats.inFlight--;
-            }
-            return (value as (...a: unknown[]) => unknown).apply(target, args);
-          };
-        }
-        return value.bind(target);
-      },
-    });
-    return dispatch(opts, wrapped);
-  });
+  return countingDispatcher(agent, stats);
 }
 
 function makeClient(hubUrl: string, overrides: Partial<ConfigClientOptions> = {}) {
@@ -91,7 +52,7 @@ function makeClient(hubUrl: string, overrides: Partial<ConfigClientOptions> = {}
 
 beforeAll(async () => {
   snapshotRoot = await mkdtemp(join(tmpdir(), 'chaos-hubproc-'));
-  await admin(`CREATE DATABASE ${DB_NAME}`);
+  await adminSql(`CREATE DATABASE ${DB_NAME}`);
   hub = await startHubProcess({ DISABLE_AUTH: 'true', HUB_LOG_LEVEL: 'warn', DATABASE_URL: DB_URL, NATS_URL: undefined }, { timeoutMs: 60_000 });
   proxy = await startTcpProxy({ target: { port: hub.port } });
 });
@@ -108,7 +69,7 @@ afterEach(async () => {
 afterAll(async () => {
   await proxy?.close();
   await cleanupLab();
-  await admin(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`).catch(() => undefined);
+  await adminSql(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`).catch(() => undefined);
   await rm(snapshotRoot, { recursive: true, force: true });
 });
 

@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import pg from 'pg';
 import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { ConfigClient, type ConfigClientOptions, type ConfigError } from '../../src/index.js';
+import { CHAOS_PG_URL, countingDispatcher, dropChaosSchema, type FetchStats, uniqueService, writeConfig } from '../helpers/chaos.js';
 import { cleanupLab, sleep, startTcpProxy, type TcpProxy, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
 
@@ -33,32 +33,15 @@ const defaults = { limits: { batch: 1 }, mode: 'default' };
 
 let hub: Hub;
 // The hub's store: a private schema on the shared PostgreSQL (PGlite boots slowly on a loaded 2-core box).
-const DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const PG_SCHEMA = `chaos_hp_${process.pid}_${Date.now().toString(36)}`;
-
-async function dropSchema(): Promise<void> {
-  const c = new pg.Client({ connectionString: DATABASE_URL });
-  await c.connect();
-  try {
-    await c.query(`DROP SCHEMA IF EXISTS "${PG_SCHEMA}" CASCADE`);
-  } finally {
-    await c.end();
-  }
-}
 let hubPort: number;
 let proxy: TcpProxy;
 let snapshotRoot: string;
 let clients: ConfigClient[] = [];
 let agents: Dispatcher[] = [];
-let seq = 0;
 /** Everything the clients of this file logged or reported (for S6). */
 const logLines: string[] = [];
 const reported: string[] = [];
-
-function uniqueService(row: string): string {
-  seq++;
-  return `chaos-${row.toLowerCase()}-${process.pid}-${seq}-${Date.now().toString(36)}`;
-}
 
 const capture = (level: string) => (obj: object, msg?: string) => {
   logLines.push(`${level} ${msg ?? ''} ${JSON.stringify(obj, (_k, v) => (v instanceof Error ? { message: v.message, stack: v.stack, cause: String(v.cause) } : v))}`);
@@ -70,51 +53,13 @@ function serializeError(e: unknown, depth = 0): string {
   return `${e.name}: ${e.message} ${JSON.stringify({ ...e })} ${e.stack ?? ''} <- ${serializeError(e.cause, depth + 1)}`;
 }
 
-interface FetchStats {
-  total: number;
-  inFlight: number;
-  maxInFlight: number;
-}
-
 function countingAgent(stats: FetchStats, options: Agent.Options = {}): Dispatcher {
   const agent = new Agent({ connect: { timeout: 500 }, headersTimeout: 400, bodyTimeout: 400, keepAliveTimeout: 1_000, ...options });
   agents.push(agent);
-  const ends = new Set(['onComplete', 'onError', 'onResponseEnd', 'onResponseError']);
-  return agent.compose((dispatch) => (opts, handler) => {
-    stats.total++;
-    stats.inFlight++;
-    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
-    let done = false;
-    const wrapped = new Proxy(handler, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function') return value;
-        if (typeof prop === 'string' && ends.has(prop)) {
-          return (...args: unknown[]) => {
-            if (!done) {
-              done = true;
-              stats.inFlight--;
-            }
-            return (value as (...a: unknown[]) => unknown).apply(target, args);
-          };
-        }
-        return value.bind(target);
-      },
-    });
-    return dispatch(opts, wrapped);
-  });
+  return countingDispatcher(agent, stats);
 }
 
-async function write(service: string, config: Record<string, unknown>): Promise<number> {
-  const res = await hub.app.inject({
-    method: 'POST',
-    url: `/api/v1/config/${service}`,
-    payload: config,
-    headers: { 'x-api-key': CANARY_KEY },
-  });
-  expect(res.statusCode, res.body).toBeLessThan(300);
-  return res.json().revision as number;
-}
+const write = (service: string, config: Record<string, unknown>) => writeConfig(hub, service, config, { 'x-api-key': CANARY_KEY });
 
 function makeClient(service: string, overrides: Partial<ConfigClientOptions> = {}) {
   const client = new ConfigClient({
@@ -139,7 +84,7 @@ function makeClient(service: string, overrides: Partial<ConfigClientOptions> = {
 beforeAll(async () => {
   snapshotRoot = await mkdtemp(join(tmpdir(), 'chaos-hubproxy-'));
   hub = await buildHub({
-    databaseUrl: DATABASE_URL,
+    databaseUrl: CHAOS_PG_URL,
     pgSchema: PG_SCHEMA,
     apiKeys: [{ name: 'chaos', key: CANARY_KEY, scopes: ['read:*', 'write:*'] }],
     seed: false,
@@ -163,7 +108,7 @@ afterAll(async () => {
   await proxy?.close();
   await hub?.close();
   await cleanupLab();
-  await dropSchema().catch(() => undefined);
+  await dropChaosSchema(PG_SCHEMA).catch(() => undefined);
   await rm(snapshotRoot, { recursive: true, force: true });
 });
 

@@ -9,9 +9,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { ConfigClient, type ConfigClientOptions } from '../../src/index.js';
+import { CHAOS_PG_URL, dropChaosSchema, median, serviceSeq, uniqueService, writeConfig } from '../helpers/chaos.js';
 import { cleanupLab, type NatsClusterHandle, sleep, startNatsCluster, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
 
@@ -20,38 +20,17 @@ const NATS_TIMINGS = { reconnectTimeWait: 200, reconnectJitter: 100, pingInterva
 let cluster: NatsClusterHandle;
 let hub: Hub;
 // The hub's store: a private schema on the shared PostgreSQL (PGlite boots slowly on a loaded 2-core box).
-const DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const PG_SCHEMA = `chaos_nc_${process.pid}_${Date.now().toString(36)}`;
-
-async function dropSchema(): Promise<void> {
-  const c = new pg.Client({ connectionString: DATABASE_URL });
-  await c.connect();
-  try {
-    await c.query(`DROP SCHEMA IF EXISTS "${PG_SCHEMA}" CASCADE`);
-  } finally {
-    await c.end();
-  }
-}
 let hubUrl: string;
 let snapshotRoot: string;
 let clients: ConfigClient[] = [];
-let seq = 0;
 
-function uniqueService(row: string): string {
-  seq++;
-  return `chaos-${row.toLowerCase()}-${process.pid}-${seq}-${Date.now().toString(36)}`;
-}
-
-async function write(service: string, config: Record<string, unknown>): Promise<number> {
-  const res = await hub.app.inject({ method: 'POST', url: `/api/v1/config/${service}`, payload: config });
-  expect(res.statusCode, res.body).toBeLessThan(300);
-  return res.json().revision as number;
-}
+const write = (service: string, config: Record<string, unknown>) => writeConfig(hub, service, config);
 
 function makeClient(service: string, overrides: Partial<ConfigClientOptions> = {}) {
   const client = new ConfigClient({
     hubUrl,
-    snapshotDir: join(snapshotRoot, `${seq}-${clients.length}`),
+    snapshotDir: join(snapshotRoot, `${serviceSeq()}-${clients.length}`),
     cacheTtlMs: 600_000,
     pollIntervalMs: false,
     transport: { requestTimeoutMs: 1_000, connectTimeoutMs: 500, retryBaseDelayMs: 10, retryMaxDelayMs: 50 },
@@ -85,16 +64,11 @@ async function subscriptionsFor(subject: string): Promise<number> {
   return count;
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 beforeAll(async () => {
   snapshotRoot = await mkdtemp(join(tmpdir(), 'chaos-natsc-'));
   cluster = await startNatsCluster(3);
   hub = await buildHub({
-    databaseUrl: DATABASE_URL,
+    databaseUrl: CHAOS_PG_URL,
     pgSchema: PG_SCHEMA, disableAuth: true, natsUrl: cluster.node(2).url, seed: false, relayIntervalMs: 200 });
   hubUrl = await hub.listen({ port: 0 });
 });
@@ -111,7 +85,7 @@ afterEach(async () => {
 afterAll(async () => {
   await hub?.close();
   await cleanupLab();
-  await dropSchema().catch(() => undefined);
+  await dropChaosSchema(PG_SCHEMA).catch(() => undefined);
   await rm(snapshotRoot, { recursive: true, force: true });
 });
 

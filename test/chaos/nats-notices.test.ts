@@ -11,6 +11,7 @@ import { connect, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigClient, type ConfigClientOptions, type ConfigError } from '../../src/index.js';
 import { parseNotice } from '../../src/watch/notice.js';
+import { hubDoc as doc, uniqueService } from '../helpers/chaos.js';
 import { createMswAgent, type MswAgent } from '../helpers/lab/msw-undici.js';
 import { recordFigure } from './figures.js';
 
@@ -21,16 +22,6 @@ let agent: MswAgent;
 let nc: NatsConnection;
 let clients: ConfigClient[] = [];
 let snapshotDir: string;
-let seq = 0;
-
-function uniqueService(row: string): string {
-  seq++;
-  return `chaos-${row.toLowerCase()}-${process.pid}-${seq}-${Date.now().toString(36)}`;
-}
-
-function doc(service: string, config: unknown, revision: number) {
-  return { service_name: service, config, version: `1.0.${revision}`, updated_at: 1_760_000_000_000 + revision, revision };
-}
 
 beforeAll(async () => {
   nc = await connect({ servers: SHARED_NATS });

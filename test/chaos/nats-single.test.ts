@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { ConfigClient, type ConfigClientOptions } from '../../src/index.js';
+import { CHAOS_PG_URL, countingDispatcher, dropChaosSchema, type FetchStats, median, serviceSeq, uniqueService, writeConfig } from '../helpers/chaos.js';
 import { cleanupLab, type NatsServerHandle, sleep, startNatsServer, startTcpProxy, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
 
@@ -24,78 +24,24 @@ const NATS_TIMINGS = { reconnectTimeWait: 200, reconnectJitter: 100, pingInterva
 let nats: NatsServerHandle;
 let hub: Hub;
 // The hub's store: a private schema on the shared PostgreSQL (PGlite boots slowly on a loaded 2-core box).
-const DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const PG_SCHEMA = `chaos_ns_${process.pid}_${Date.now().toString(36)}`;
-
-async function dropSchema(): Promise<void> {
-  const c = new pg.Client({ connectionString: DATABASE_URL });
-  await c.connect();
-  try {
-    await c.query(`DROP SCHEMA IF EXISTS "${PG_SCHEMA}" CASCADE`);
-  } finally {
-    await c.end();
-  }
-}
 let hubUrl: string;
 let snapshotRoot: string;
 let clients: ConfigClient[] = [];
 let agents: Dispatcher[] = [];
-let seq = 0;
-
-function uniqueService(row: string): string {
-  seq++;
-  return `chaos-${row.toLowerCase()}-${process.pid}-${seq}-${Date.now().toString(36)}`;
-}
-
-/** Counts requests and the most that were ever in flight at once. */
-interface FetchStats {
-  total: number;
-  inFlight: number;
-  maxInFlight: number;
-}
 
 function countingAgent(stats: FetchStats): Dispatcher {
   const agent = new Agent({ connect: { timeout: 1_000 }, keepAliveTimeout: 1_000 });
   agents.push(agent);
-  return agent.compose((dispatch) => (opts, handler) => {
-    stats.total++;
-    stats.inFlight++;
-    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
-    let done = false;
-    const end = () => {
-      if (!done) {
-        done = true;
-        stats.inFlight--;
-      }
-    };
-    const ends = new Set(['onComplete', 'onError', 'onResponseEnd', 'onResponseError']);
-    const wrapped = new Proxy(handler, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function') return value;
-        if (typeof prop === 'string' && ends.has(prop)) {
-          return (...args: unknown[]) => {
-            end();
-            return (value as (...a: unknown[]) => unknown).apply(target, args);
-          };
-        }
-        return value.bind(target);
-      },
-    });
-    return dispatch(opts, wrapped);
-  });
+  return countingDispatcher(agent, stats);
 }
 
-async function write(service: string, config: Record<string, unknown>): Promise<number> {
-  const res = await hub.app.inject({ method: 'POST', url: `/api/v1/config/${service}`, payload: config });
-  expect(res.statusCode, res.body).toBeLessThan(300);
-  return res.json().revision as number;
-}
+const write = (service: string, config: Record<string, unknown>) => writeConfig(hub, service, config);
 
 function makeClient(service: string, natsUrl: string | string[], overrides: Partial<ConfigClientOptions> = {}, stats?: FetchStats) {
   const client = new ConfigClient({
     hubUrl,
-    snapshotDir: join(snapshotRoot, `${seq}-${clients.length}`),
+    snapshotDir: join(snapshotRoot, `${serviceSeq()}-${clients.length}`),
     cacheTtlMs: 600_000,
     pollIntervalMs: false,
     transport: { requestTimeoutMs: 1_000, connectTimeoutMs: 500, retryBaseDelayMs: 10, retryMaxDelayMs: 50, ...(stats ? { dispatcher: countingAgent(stats) } : {}) },
@@ -110,16 +56,11 @@ function makeClient(service: string, natsUrl: string | string[], overrides: Part
 
 const revisionOf = (client: ConfigClient, service: string) => client.status(service).revision ?? -1;
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 beforeAll(async () => {
   snapshotRoot = await mkdtemp(join(tmpdir(), 'chaos-nats-'));
   nats = await startNatsServer();
   hub = await buildHub({
-    databaseUrl: DATABASE_URL,
+    databaseUrl: CHAOS_PG_URL,
     pgSchema: PG_SCHEMA, disableAuth: true, natsUrl: nats.url, seed: false, relayIntervalMs: 200 });
   hubUrl = await hub.listen({ port: 0 });
 });
@@ -136,7 +77,7 @@ afterEach(async () => {
 afterAll(async () => {
   await hub?.close();
   await cleanupLab();
-  await dropSchema().catch(() => undefined);
+  await dropChaosSchema(PG_SCHEMA).catch(() => undefined);
   await rm(snapshotRoot, { recursive: true, force: true });
 });
 
