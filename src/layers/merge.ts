@@ -17,13 +17,18 @@ export interface MergeResult {
 /** Merges layers in order of increasing precedence; later layers win. Inputs are never mutated. */
 export function mergeLayers(layers: ReadonlyArray<readonly [LayerName, PlainObject | undefined]>): MergeResult {
   const provenance: Provenance = new Map();
-  let value: PlainObject = Object.create(null) as PlainObject;
+  let value: PlainObject = {};
   for (const [name, layer] of layers) {
     if (layer) value = mergeInto(value, layer, name, '', provenance);
   }
-  return { value: toPlain(value), provenance };
+  return { value, provenance };
 }
 
+/**
+ * One pass, one copy: every object of the result is a fresh ordinary object and every leaf taken from a
+ * layer is a sanitized copy (`convert`), so the result shares nothing with the inputs. Ordinary objects are
+ * safe here because forbidden keys (`__proto__`, …) are never assigned.
+ */
 function mergeInto(
   base: PlainObject,
   layer: PlainObject,
@@ -31,7 +36,7 @@ function mergeInto(
   prefix: string,
   provenance: Provenance,
 ): PlainObject {
-  const out: PlainObject = Object.create(null) as PlainObject;
+  const out: PlainObject = {};
   for (const key of Object.keys(base)) out[key] = base[key];
   for (const key of Object.keys(layer)) {
     // Dropped, not merged: a `__proto__` key from the network must never reach a prototype.
@@ -39,12 +44,21 @@ function mergeInto(
     const path = prefix ? `${prefix}.${key}` : key;
     const incoming = layer[key];
     const current = out[key];
-    if (isPlainObject(incoming) && isPlainObject(current)) {
+    const currentIsObject = isPlainObject(current);
+    const incomingIsObject = isPlainObject(incoming);
+    if (incomingIsObject && currentIsObject) {
       out[key] = mergeInto(current, incoming, name, path, provenance);
     } else {
-      dropUnder(provenance, path);
-      out[key] = isPlainObject(incoming) ? mergeInto(Object.create(null), incoming, name, path, provenance) : incoming;
-      if (!isPlainObject(incoming)) provenance.set(path, name);
+      // Leaves below `path` exist only while the merged value there is an object: otherwise only `path`
+      // itself can be recorded, and the sweep over every recorded path (quadratic in leaves) is skipped.
+      if (currentIsObject) dropUnder(provenance, path);
+      else provenance.delete(path);
+      if (incomingIsObject) {
+        out[key] = mergeInto({}, incoming, name, path, provenance);
+      } else {
+        out[key] = convert(incoming);
+        provenance.set(path, name);
+      }
     }
   }
   return out;
@@ -56,22 +70,15 @@ function dropUnder(provenance: Provenance, path: string): void {
   for (const key of provenance.keys()) if (key.startsWith(prefix)) provenance.delete(key);
 }
 
-/** Null-prototype objects are safe while merging; callers get ordinary objects. */
-function toPlain(value: unknown): PlainObject {
-  return convert(value) as PlainObject;
-}
-
 function convert(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map(convert);
-  if (typeof value === 'object' && value !== null) {
-    const out: PlainObject = {};
-    for (const key of Object.keys(value)) {
-      if (isForbiddenKey(key)) continue;
-      out[key] = convert((value as PlainObject)[key]);
-    }
-    return out;
+  const out: PlainObject = {};
+  for (const key of Object.keys(value)) {
+    if (isForbiddenKey(key)) continue;
+    out[key] = convert((value as PlainObject)[key]);
   }
-  return value;
+  return out;
 }
 
 /** A copy of a JSON value with forbidden keys removed at every depth (for data from outside). */

@@ -99,19 +99,19 @@ export function changedPaths(prev: unknown, next: unknown, prefix = ''): string[
 
 function collectChanges(prev: unknown, next: unknown, prefix: string, out: string[]): void {
   // Shared subtrees (e.g. an equal value that kept its identity) cannot differ.
-  if (prev === next) return;
+  if (Object.is(prev, next)) return;
   if (isPlainObject(prev) && isPlainObject(next)) {
     for (const key of Object.keys(prev)) {
       const child = prefix ? `${prefix}.${key}` : key;
       if (!Object.hasOwn(next, key)) {
-        if (!deepEqual(prev[key], undefined)) out.push(child);
+        if (!deepEqual(prev[key], next[key])) out.push(child);
       } else {
         collectChanges(prev[key], next[key], child, out);
       }
     }
     for (const key of Object.keys(next)) {
       if (Object.hasOwn(prev, key)) continue;
-      if (!deepEqual(undefined, next[key])) out.push(prefix ? `${prefix}.${key}` : key);
+      if (!deepEqual(prev[key], next[key])) out.push(prefix ? `${prefix}.${key}` : key);
     }
     return;
   }
