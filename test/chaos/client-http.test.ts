@@ -3,16 +3,15 @@
  * C10 failing listeners, C13 env wins, C14 schema-invalid hub document, X4 1 000 parallel gets.
  * Client timings are shortened (ms instead of s); each test says how its figure scales.
  */
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { delay, HttpResponse, http } from 'msw';
 import { connect, type NatsConnection } from 'nats';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { ConfigClient, type ConfigClientOptions, type ConfigError } from '../../src/index.js';
 import { hubDoc as doc, uniqueService } from '../helpers/chaos.js';
-import { createMswAgent, type MswAgent } from '../helpers/lab/msw-undici.js';
+import { useMswClients } from '../helpers/msw-clients.js';
 import { recordFigure } from './figures.js';
 
 const HUB = 'http://hub.test';
@@ -24,29 +23,15 @@ const schema = z.object({
 });
 const ENV = { DB_HOST: 'db.internal', DB_PASSWORD: 'canary-secret-c13' };
 
-let agent: MswAgent;
-let clients: ConfigClient[] = [];
-let snapshotDir: string;
-
-beforeEach(async () => {
-  agent = createMswAgent([]);
-  clients = [];
-  snapshotDir = await mkdtemp(join(tmpdir(), 'chaos-http-'));
-});
-
-afterEach(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await agent.close();
-  await rm(snapshotDir, { recursive: true, force: true });
-});
+const lab = useMswClients('chaos-http-');
 
 function makeClient(service: string, overrides: Partial<ConfigClientOptions> = {}) {
   const client = new ConfigClient({
     hubUrl: HUB,
     apiKey: 'chaos-key',
-    snapshotDir,
+    snapshotDir: lab.snapshotDir,
     pollIntervalMs: false,
-    transport: { dispatcher: agent, retryBaseDelayMs: 1, retryMaxDelayMs: 5, requestTimeoutMs: 1_000 },
+    transport: { dispatcher: lab.agent, retryBaseDelayMs: 1, retryMaxDelayMs: 5, requestTimeoutMs: 1_000 },
     recovery: { minDelayMs: 20, maxDelayMs: 50, unauthorizedDelayMs: 1_000 },
     env: ENV,
     ...overrides,
@@ -58,7 +43,7 @@ function makeClient(service: string, overrides: Partial<ConfigClientOptions> = {
       },
     },
   });
-  clients.push(client);
+  lab.clients.push(client);
   return client;
 }
 
@@ -68,7 +53,7 @@ describe('client against a misbehaving hub (msw)', () => {
   it('C8: 503, 503 (Retry-After: 1), 200 → three attempts honouring Retry-After, then none', async () => {
     const service = uniqueService('C8');
     const at: number[] = [];
-    agent.use(
+    lab.agent.use(
       route(() => {
         at.push(Date.now());
         if (at.length === 1) return HttpResponse.json({ detail: 'busy' }, { status: 503 });
@@ -95,7 +80,7 @@ describe('client against a misbehaving hub (msw)', () => {
     let revoked = false;
     let revision = 1;
     let requests = 0;
-    agent.use(
+    lab.agent.use(
       route(() => {
         requests++;
         if (revoked) return HttpResponse.json({ detail: 'invalid API key' }, { status: 401 });
@@ -151,7 +136,7 @@ describe('client against a misbehaving hub (msw)', () => {
   it('C10: a listener throws / rejects / blocks 2 s → the others run, no unhandled rejection, get not delayed', async () => {
     const service = uniqueService('C10');
     let revision = 1;
-    agent.use(route(() => HttpResponse.json(doc(service, { operational: { batch_size: revision } }, revision))));
+    lab.agent.use(route(() => HttpResponse.json(doc(service, { operational: { batch_size: revision } }, revision))));
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
@@ -205,7 +190,7 @@ describe('client against a misbehaving hub (msw)', () => {
     const service = uniqueService('C13');
     let revision = 1;
     let hostFromHub = 'hub-host-1';
-    agent.use(
+    lab.agent.use(
       route(() =>
         HttpResponse.json(
           doc(service, { operational: { batch_size: revision }, database: { host: hostFromHub, password: 'hub-password' } }, revision),
@@ -241,9 +226,9 @@ describe('client against a misbehaving hub (msw)', () => {
       expect(overrides).toBe(0);
       expect(changes).toHaveLength(4);
       for (const paths of changes) expect(paths.filter((p) => p.startsWith('database'))).toEqual([]);
-      await vi.waitFor(async () => expect(await readdir(snapshotDir)).toContain(`${service}.json`));
+      await vi.waitFor(async () => expect(await readdir(lab.snapshotDir)).toContain(`${service}.json`));
       await delay(50);
-      const file = await readFile(join(snapshotDir, `${service}.json`), 'utf8');
+      const file = await readFile(join(lab.snapshotDir, `${service}.json`), 'utf8');
       for (const secret of [ENV.DB_HOST, ENV.DB_PASSWORD, 'hub-password', 'notice-pw', 'hub-host', 'notice-host']) {
         expect(file).not.toContain(secret);
       }
@@ -256,7 +241,7 @@ describe('client against a misbehaving hub (msw)', () => {
   it('C14: a schema-invalid hub document is rejected; last good kept; CONFIG_INVALID reported; no onChange', async () => {
     const service = uniqueService('C14');
     let body: unknown = { operational: { batch_size: 3, mode: 'ok' } };
-    agent.use(route(() => HttpResponse.json(doc(service, body, (body as { rev?: number }).rev ?? 1))));
+    lab.agent.use(route(() => HttpResponse.json(doc(service, body, (body as { rev?: number }).rev ?? 1))));
     const client = makeClient(service);
     const errors: ConfigError[] = [];
     client.onError((e) => errors.push(e));
@@ -282,7 +267,7 @@ describe('client against a misbehaving hub (msw)', () => {
     expect(changes).toEqual([]);
     expect(errors.filter((e) => e.code === 'CONFIG_INVALID')).toHaveLength(invalids.length);
     expect(client.status(service)).toMatchObject({ lastErrorCode: 'CONFIG_INVALID', revision: 1 });
-    const file = await vi.waitFor(async () => JSON.parse(await readFile(join(snapshotDir, `${service}.json`), 'utf8')));
+    const file = await vi.waitFor(async () => JSON.parse(await readFile(join(lab.snapshotDir, `${service}.json`), 'utf8')));
     expect(file.revision).toBe(1);
     // The next valid document is applied again.
     body = { operational: { batch_size: 9, mode: 'ok' }, rev: 6 };
@@ -294,7 +279,7 @@ describe('client against a misbehaving hub (msw)', () => {
     const service = uniqueService('X4');
     let revision = 1;
     let fetches = 0;
-    agent.use(
+    lab.agent.use(
       route(async () => {
         fetches++;
         const r = revision;

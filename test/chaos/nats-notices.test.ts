@@ -3,25 +3,21 @@
  * client whose hub is the msw bridge: B6 bad notices, S8 forged notices, S10 prototype pollution via a
  * notice, a snapshot file and a hub body (client side).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { delay, HttpResponse, http } from 'msw';
 import { connect, type NatsConnection } from 'nats';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigClient, type ConfigClientOptions, type ConfigError } from '../../src/index.js';
 import { parseNotice } from '../../src/watch/notice.js';
 import { hubDoc as doc, uniqueService } from '../helpers/chaos.js';
-import { createMswAgent, type MswAgent } from '../helpers/lab/msw-undici.js';
+import { useMswClients } from '../helpers/msw-clients.js';
 import { recordFigure } from './figures.js';
 
 const HUB = 'http://hub.test';
 const SHARED_NATS = 'nats://127.0.0.1:4222';
 
-let agent: MswAgent;
 let nc: NatsConnection;
-let clients: ConfigClient[] = [];
-let snapshotDir: string;
 
 beforeAll(async () => {
   nc = await connect({ servers: SHARED_NATS });
@@ -29,31 +25,22 @@ beforeAll(async () => {
 afterAll(async () => {
   await nc.close();
 });
-beforeEach(async () => {
-  agent = createMswAgent([]);
-  clients = [];
-  snapshotDir = await mkdtemp(join(tmpdir(), 'chaos-notices-'));
-});
-afterEach(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await agent.close();
-  await rm(snapshotDir, { recursive: true, force: true });
-});
+const lab = useMswClients('chaos-notices-');
 
 function makeClient(service: string, overrides: Partial<ConfigClientOptions> = {}, applyPayload = false) {
   const client = new ConfigClient({
     hubUrl: HUB,
     apiKey: 'chaos-key',
-    snapshotDir,
+    snapshotDir: lab.snapshotDir,
     pollIntervalMs: false,
     cacheTtlMs: 600_000,
-    transport: { dispatcher: agent, retryBaseDelayMs: 1, retryMaxDelayMs: 5 },
+    transport: { dispatcher: lab.agent, retryBaseDelayMs: 1, retryMaxDelayMs: 5 },
     recovery: { minDelayMs: 20, maxDelayMs: 50 },
     nats: { servers: SHARED_NATS, applyPayload },
     ...overrides,
     services: { [service]: { defaults: { mode: 'default' } } },
   });
-  clients.push(client);
+  lab.clients.push(client);
   return client;
 }
 
@@ -77,7 +64,7 @@ describe('notices', () => {
     const other = uniqueService('B6other');
     const subject = `config.update.${service}`;
     let fetches = 0;
-    agent.use(
+    lab.agent.use(
       route(() => {
         fetches++;
         return HttpResponse.json(doc(service, { mode: 'hub' }, 5));
@@ -138,7 +125,7 @@ describe('notices', () => {
   it('S8: a forged notice from a rogue publisher changes nothing by itself (notice → authenticated refetch)', async () => {
     const service = uniqueService('S8');
     let fetches = 0;
-    agent.use(
+    lab.agent.use(
       route(({ request }) => {
         fetches++;
         expect(request.headers.get('x-api-key')).toBe('chaos-key');
@@ -169,7 +156,7 @@ describe('notices', () => {
       `{"mode":"${mode}","__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"nested":{"__proto__":{"polluted":"yes"}}}`;
     const revision = 1;
     // Hub body with __proto__ keys (raw text, so the keys survive serialisation).
-    agent.use(
+    lab.agent.use(
       route(
         () =>
           new HttpResponse(
@@ -202,22 +189,22 @@ describe('notices', () => {
     check('notice');
     // Snapshot file with the same keys, loaded while the hub is down.
     const other = uniqueService('S10snap');
-    const dir = join(snapshotDir, 'snap');
+    const dir = join(lab.snapshotDir, 'snap');
     await mkdir(dir, { recursive: true });
     await writeFile(
       join(dir, `${other}.json`),
       `{"format":1,"service":"${other}","config":${polluting('snapshot')},"version":"1","updated_at":1760000000000,"saved_at":1}`,
     );
-    agent.use(route(() => HttpResponse.error()));
+    lab.agent.use(route(() => HttpResponse.error()));
     const fromDisk = new ConfigClient({
       hubUrl: HUB,
       snapshotDir: dir,
       startupTimeoutMs: 200,
       pollIntervalMs: false,
-      transport: { dispatcher: agent, retries: 0 },
+      transport: { dispatcher: lab.agent, retries: 0 },
       services: { [other]: {} },
     });
-    clients.push(fromDisk);
+    lab.clients.push(fromDisk);
     const snap = await fromDisk.get(other);
     expect(fromDisk.status(other).source).toBe('snapshot');
     expect(snap.mode).toBe('snapshot');
