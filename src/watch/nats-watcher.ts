@@ -226,13 +226,25 @@ export class NatsWatcher {
       const subject = subjectFor(service, this.#prefix);
       let subscription: Subscription;
       try {
-        subscription = connection.subscribe(subject);
+        // A callback, not the async iterator: no promise and microtask round per message (bench figure 3:
+        // 1 000 clients on 20 connections receive 1 000 messages per change).
+        subscription = connection.subscribe(subject, {
+          callback: (error, message) => {
+            if (error) {
+              // e.g. a permissions violation on the subject: the subscription is dead, say so loudly.
+              if (!this.#closing) {
+                this.#log.error({ component: 'nats', service, err: error }, 'NATS subscription ended with an error');
+              }
+              return;
+            }
+            this.#handle(service, message.data);
+          },
+        });
       } catch (error) {
         this.#log.error({ component: 'nats', subject, err: error }, 'NATS subscribe failed');
         continue;
       }
       this.#subscriptions.push(subscription);
-      void this.#consume(service, subscription);
     }
     // SUB is sent lazily: without the round trip a notice published right after start() resolved
     // could reach the server before our interest does, and be lost.
@@ -253,19 +265,6 @@ export class NatsWatcher {
       this.#log.debug({ component: 'nats', err: error }, 'NATS flush after subscribe failed');
     } finally {
       clearTimeout(timer);
-    }
-  }
-
-  async #consume(service: string, subscription: Subscription): Promise<void> {
-    try {
-      for await (const message of subscription) {
-        this.#handle(service, message.data);
-      }
-    } catch (error) {
-      // e.g. a permissions violation on the subject: the subscription is dead, say so loudly.
-      if (!this.#closing) {
-        this.#log.error({ component: 'nats', service, err: error }, 'NATS subscription ended with an error');
-      }
     }
   }
 
