@@ -8,7 +8,7 @@
  * Timings are scaled: C1's "hub starts 10 s later" is 3 s; H4's "3 s ± 2 s" is 600 ms ± 500 ms against a
  * 400 ms request deadline (the same ratio of answers beyond the deadline).
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
@@ -16,8 +16,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { ConfigClient, type ConfigClientOptions, type ConfigError } from '../../src/index.js';
-import { CHAOS_PG_URL, countingDispatcher, dropChaosSchema, type FetchStats, uniqueService, writeConfig } from '../helpers/chaos.js';
-import { cleanupLab, sleep, startTcpProxy, type TcpProxy, waitFor } from '../helpers/lab/index.js';
+import { CHAOS_PG_URL, closeChaosHub, countingDispatcher, type FetchStats, uniqueService, writeConfig } from '../helpers/chaos.js';
+import { sleep, startTcpProxy, type TcpProxy, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
 
 const CANARY_KEY = 'canary-key-7f3a9c1e5b2d4086';
@@ -106,10 +106,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await proxy?.close();
-  await hub?.close();
-  await cleanupLab();
-  await dropChaosSchema(PG_SCHEMA).catch(() => undefined);
-  await rm(snapshotRoot, { recursive: true, force: true });
+  await closeChaosHub(hub, PG_SCHEMA, snapshotRoot);
 });
 
 describe('client against the reference hub behind a TCP proxy', () => {

@@ -5,14 +5,14 @@
  * only (noRandomize, cluster gossip ignored). Client nats timings are shortened: reconnectTimeWait 200 ms (+100 ms jitter),
  * pingInterval 500 ms, maxPingOut 2.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { ConfigClient, type ConfigClientOptions } from '../../src/index.js';
-import { CHAOS_PG_URL, dropChaosSchema, median, serviceSeq, uniqueService, writeConfig } from '../helpers/chaos.js';
-import { cleanupLab, type NatsClusterHandle, sleep, startNatsCluster, waitFor } from '../helpers/lab/index.js';
+import { CHAOS_PG_URL, closeChaosHub, median, serviceSeq, uniqueService, writeConfig } from '../helpers/chaos.js';
+import { type NatsClusterHandle, sleep, startNatsCluster, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
 
 const NATS_TIMINGS = { reconnectTimeWait: 200, reconnectJitter: 100, pingInterval: 500, maxPingOut: 2, noRandomize: true, ignoreClusterUpdates: true };
@@ -83,10 +83,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await hub?.close();
-  await cleanupLab();
-  await dropChaosSchema(PG_SCHEMA).catch(() => undefined);
-  await rm(snapshotRoot, { recursive: true, force: true });
+  await closeChaosHub(hub, PG_SCHEMA, snapshotRoot);
 });
 
 describe('NATS cluster faults', () => {

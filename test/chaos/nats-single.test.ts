@@ -8,15 +8,15 @@
  * outage is ~2–3× longer than what nats' default maxReconnectAttempts would survive, which is the property
  * tested (the client forces unlimited reconnects).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { ConfigClient, type ConfigClientOptions } from '../../src/index.js';
-import { CHAOS_PG_URL, countingDispatcher, dropChaosSchema, type FetchStats, median, serviceSeq, uniqueService, writeConfig } from '../helpers/chaos.js';
-import { cleanupLab, type NatsServerHandle, sleep, startNatsServer, startTcpProxy, waitFor } from '../helpers/lab/index.js';
+import { CHAOS_PG_URL, closeChaosHub, countingDispatcher, type FetchStats, median, serviceSeq, uniqueService, writeConfig } from '../helpers/chaos.js';
+import { type NatsServerHandle, sleep, startNatsServer, startTcpProxy, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
 
 const NATS_TIMINGS = { reconnectTimeWait: 200, reconnectJitter: 100, pingInterval: 500, maxPingOut: 2 };
@@ -75,10 +75,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await hub?.close();
-  await cleanupLab();
-  await dropChaosSchema(PG_SCHEMA).catch(() => undefined);
-  await rm(snapshotRoot, { recursive: true, force: true });
+  await closeChaosHub(hub, PG_SCHEMA, snapshotRoot);
 });
 
 describe('NATS faults (private nats-server)', () => {

@@ -3,10 +3,12 @@
  * their hubs keep private schemas and databases on, a request-counting undici dispatcher, a config write
  * through an in-process hub, and the msw hub document.
  */
+import { rm } from 'node:fs/promises';
 import pg from 'pg';
 import type { Agent, Dispatcher } from 'undici';
 import { expect } from 'vitest';
 import type { Hub } from '../../examples/hub/server.js';
+import { cleanupLab } from './lab/registry.js';
 
 /** The shared PostgreSQL (PGlite boots too slowly on a loaded 2-core box for the chaos hubs). */
 export const CHAOS_PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -24,6 +26,14 @@ export async function adminSql(sql: string): Promise<void> {
 
 /** Drops a hub's private schema on CHAOS_PG_URL. */
 export const dropChaosSchema = (schema: string): Promise<void> => adminSql(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+
+/** The afterAll of a file with an in-process hub on a private schema: the hub, the lab, the schema, the snapshots. */
+export async function closeChaosHub(hub: Hub | undefined, schema: string, snapshotRoot: string): Promise<void> {
+  await hub?.close();
+  await cleanupLab();
+  await dropChaosSchema(schema).catch(() => undefined);
+  await rm(snapshotRoot, { recursive: true, force: true });
+}
 
 let seq = 0;
 
