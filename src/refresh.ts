@@ -312,7 +312,10 @@ export class ServiceRuntime {
       );
     }
     const previousHub = committed?.hub;
-    const promise = this.#commit(resolved, hub, source);
+    // Whatever fetch brings it, a hub value that replaces a fallback (snapshot, defaults after a failure) is a
+    // recovery — including the first load's own fetch, still retrying behind an early snapshot.
+    const recovering = this.#failing || this.#source === 'snapshot' || (this.#source === 'defaults' && this.#lastError?.code !== 'CONFIG_NOT_FOUND');
+    const promise = this.#commit(resolved, hub, recovering ? 'recovery' : source);
     this.#succeed('hub', promise);
     if (!previousHub || previousHub.revision !== hub.revision || !deepEqual(previousHub.config, hub.config)) {
       this.#persist(hub);

@@ -254,6 +254,8 @@ describe('fallback chain', () => {
     agent.resetHandlers(hubRoute(() => (up ? HttpResponse.json(doc({ operational: { batch_size: 56 } }, { revision: 10 })) : HttpResponse.error())));
     // Long backoff between rounds: without the early snapshot the first get would wait ≥ 1 s.
     const second = makeClient({ transport: { dispatcher: agent, retries: 2, retryBaseDelayMs: 2_000, retryMaxDelayMs: 2_000 } });
+    const sources: string[] = [];
+    second.onChange(SERVICE, (_n, _p, change) => sources.push(change.source));
     vi.spyOn(Math, 'random').mockReturnValue(0.9);
     const started = performance.now();
     const cfg = await second.get(SERVICE);
@@ -266,6 +268,8 @@ describe('fallback chain', () => {
     up = true;
     await vi.waitFor(async () => expect((await second.get(SERVICE)).operational.batch_size).toBe(56), { timeout: 6_000 });
     expect(second.status(SERVICE)).toMatchObject({ source: 'hub', revision: 10 });
+    // The first load's own fetch brought it, but it replaced a fallback: a recovery.
+    expect(sources).toEqual(['recovery']);
   });
 
   it('a corrupt, truncated or foreign snapshot is ignored with a warning and defaults are used', async () => {
