@@ -14,6 +14,7 @@ import { changedPaths, deepEqual, type PlainObject } from './layers/paths.js';
 import { type Resolved, resolveConfig, stripCriticalPaths } from './layers/resolve.js';
 import type { ResolvedOptions, ServiceDefinition } from './options.js';
 import type { SnapshotStore } from './snapshot/file-store.js';
+import { raceTimeout } from './timeout.js';
 
 /** Where the value being served comes from. `cache`: the hub's value, while the hub is failing. */
 export type ConfigSource = 'hub' | 'cache' | 'snapshot' | 'defaults';
@@ -471,22 +472,15 @@ export class ServiceRuntime {
           })
         : undefined;
     const attempt = this.#inFlight ?? this.#start('refresh', () => roundFailed());
-    let timer: NodeJS.Timeout | undefined;
-    const budget = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), startupTimeoutMs);
-      timer.unref();
-    });
     let cause: unknown;
     try {
-      const outcome = await Promise.race([attempt.then(() => 'ok' as const), budget, ...(early ? [early] : [])]);
+      const outcome = await raceTimeout(Promise.race([attempt.then(() => 'ok' as const), ...(early ? [early] : [])]), startupTimeoutMs);
       if (outcome !== 'timeout') return this.#committed!.value;
-      cause = new ConfigError('HUB_UNREACHABLE', `no answer from the hub within ${this.#deps.options.startupTimeoutMs} ms`, {
+      cause = new ConfigError('HUB_UNREACHABLE', `no answer from the hub within ${startupTimeoutMs} ms`, {
         service: this.name,
       });
     } catch (error) {
       cause = error;
-    } finally {
-      clearTimeout(timer);
     }
     if (isConfigError(cause) && cause.code === 'CLIENT_CLOSED') throw cause;
     if (this.#deps.options.strictStartup) {

@@ -8,6 +8,7 @@ import type { ConnectionOptions, NatsConnection, Status, Subscription } from 'na
 import { ConfigError } from '../errors.js';
 import { DEFAULT_SUBJECT_PREFIX, type Notice, serviceNameSchema, subjectFor } from '../hub/wire.js';
 import { type Logger, safeLogger } from '../logger.js';
+import { raceTimeout } from '../timeout.js';
 import { DEFAULT_MAX_NOTICE_BYTES, parseNotice } from './notice.js';
 
 export type NatsState = 'off' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -253,18 +254,11 @@ export class NatsWatcher {
   }
 
   async #flush(connection: NatsConnection): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, DEFAULT_NATS_FLUSH_TIMEOUT_MS);
-      timer.unref?.();
-    });
     try {
       // Bounded: on a connection that is reconnecting a flush waits for the server; the resync covers that case.
-      await Promise.race([connection.flush(), timeout]);
+      await raceTimeout(connection.flush(), DEFAULT_NATS_FLUSH_TIMEOUT_MS);
     } catch (error) {
       this.#log.debug({ component: 'nats', err: error }, 'NATS flush after subscribe failed');
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -356,18 +350,11 @@ export class NatsWatcher {
   }
 
   async #drainOwned(connection: NatsConnection): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, DEFAULT_NATS_DRAIN_TIMEOUT_MS);
-      timer.unref?.();
-    });
     try {
       // A drain waits for the server; while disconnected it could wait forever, hence the timeout.
-      await Promise.race([connection.drain(), timeout]);
+      await raceTimeout(connection.drain(), DEFAULT_NATS_DRAIN_TIMEOUT_MS);
     } catch (error) {
       this.#log.debug({ component: 'nats', err: error }, 'NATS drain failed; closing');
-    } finally {
-      clearTimeout(timer);
     }
     if (!connection.isClosed()) await connection.close().catch(() => {});
   }
