@@ -2,6 +2,7 @@
  * ConfigClient: orchestration only. Per-service work lives in `ServiceRuntime` (the one refresh road);
  * this class owns the shared parts (transport, TTL index, snapshot store, watchers) and the lifecycle.
  */
+import { type ChangeEvent, type ChangeStreamOptions, changeStream } from './change-stream.js';
 import { LRUCache } from 'lru-cache';
 import type { z } from 'zod';
 import { ConfigError } from './errors.js';
@@ -49,6 +50,8 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
   readonly #runtimes = new Map<string, ServiceRuntime>();
   readonly #pollers = new Map<string, Poller>();
   readonly #errorListeners = new Set<ErrorListener>();
+  /** Enders of the open `changes()` iterators, called by `close()`. */
+  readonly #streamEnds = new Set<() => void>();
   #watcher: NatsWatcher | undefined;
   #closed: Promise<void> | undefined;
 
@@ -101,6 +104,23 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
     return runtime.onChange(listener as ChangeListener);
   }
 
+  /**
+   * The same deliveries as `onChange`, as an async iterator: `for await (const { next, change } of
+   * client.changes(name, { signal }))`. Ends on `break`, when `signal` aborts, or when the client closes.
+   */
+  changes<K extends keyof S & string>(name: K, options?: ChangeStreamOptions): AsyncIterableIterator<ChangeEvent<ConfigOf<S[K]>>>;
+  changes(name: string, options?: ChangeStreamOptions): AsyncIterableIterator<ChangeEvent<Record<string, unknown>>>;
+  changes(name: string, options: ChangeStreamOptions = {}): AsyncIterableIterator<ChangeEvent<unknown>> {
+    return changeStream<unknown>(
+      (listener) => this.onChange(name, listener as ChangeListener<Record<string, unknown>>),
+      (end) => {
+        this.#streamEnds.add(end);
+        return () => this.#streamEnds.delete(end);
+      },
+      options,
+    );
+  }
+
   /** Errors the client handles without throwing: rejected updates, bad notices, failing listeners. */
   onError(listener: ErrorListener): () => void {
     this.#errorListeners.add(listener);
@@ -149,6 +169,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#fresh.clear();
+      for (const end of [...this.#streamEnds]) end();
       for (const poller of this.#pollers.values()) poller.stop();
       for (const runtime of this.#runtimes.values()) runtime.close();
       await Promise.allSettled([this.#watcher?.close(), this.#transport.close()]);

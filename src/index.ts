@@ -19,6 +19,7 @@ export type {
   TransportOptions,
 } from './options.js';
 export type { ChangeListener, ChangeSource, ConfigChange, ConfigSource } from './refresh.js';
+export type { ChangeEvent, ChangeStreamOptions } from './change-stream.js';
 export type { LayerName } from './layers/merge.js';
 export type { EnvMapping, EnvSource } from './layers/env.js';
 export type { Logger } from './logger.js';

@@ -1,6 +1,6 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import { type ConfigChange, ConfigClient, type ConfigStatus, defineService } from '../../src/index.js';
+import { type ChangeEvent, type ConfigChange, ConfigClient, type ConfigStatus, defineService } from '../../src/index.js';
 
 const client = new ConfigClient({
   hubUrl: 'http://127.0.0.1:7000',
@@ -40,6 +40,11 @@ describe('ConfigClient types', () => {
       expectTypeOf(change).toEqualTypeOf<ConfigChange>();
     });
     expectTypeOf(stop).toEqualTypeOf<() => void>();
+    const stream = client.changes('polygon-historical-downloader');
+    expectTypeOf(stream).toEqualTypeOf<AsyncIterableIterator<ChangeEvent<{
+      operational: { batch_size: number; gap_check_interval_hours: number };
+      database: { host: string; password: string };
+    }>>>();
     expectTypeOf(client.status('polygon-historical-downloader')).toEqualTypeOf<ConfigStatus>();
   });
 

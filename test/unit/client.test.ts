@@ -356,6 +356,39 @@ describe('listeners, explain, lifecycle', () => {
     expect(seen).toEqual([2]);
   });
 
+  it('changes() yields every change in order as an async iterator; ends on break, abort and close', async () => {
+    let n = 1;
+    agent.use(hubRoute(() => HttpResponse.json(doc({ operational: { batch_size: n } }, { updated_at: n }))));
+    const client = makeClient();
+    await client.get(SERVICE);
+    const stream = client.changes(SERVICE);
+    // Two changes before anyone reads: both are queued, in order.
+    n = 2;
+    await client.refresh(SERVICE);
+    n = 3;
+    await client.refresh(SERVICE);
+    const seen: Array<[number, number, string[]]> = [];
+    for await (const { next, prev, change } of stream) {
+      seen.push([prev.operational.batch_size, next.operational.batch_size, change.changedPaths]);
+      if (seen.length === 2) break;
+    }
+    expect(seen).toEqual([
+      [1, 2, ['operational.batch_size']],
+      [2, 3, ['operational.batch_size']],
+    ]);
+
+    const controller = new AbortController();
+    const aborted = client.changes(SERVICE, { signal: controller.signal });
+    const pending = aborted.next();
+    controller.abort();
+    await expect(pending).resolves.toEqual({ value: undefined, done: true });
+
+    const open = client.changes(SERVICE);
+    const waiting = open.next();
+    await client.close();
+    await expect(waiting).resolves.toEqual({ value: undefined, done: true });
+  });
+
   it('explain says which layer each value came from and redacts critical values', async () => {
     agent.use(hubRoute(() => HttpResponse.json(doc({ operational: { batch_size: 150 } }))));
     const client = makeClient();
