@@ -12,17 +12,33 @@ export interface BroadcasterOptions {
   relayIntervalMs?: number | undefined;
   /** @default 2000 */
   flushTimeoutMs?: number | undefined;
+  /** Published outbox rows older than this are deleted by the relay (pending rows never). @default 24 h */
+  outboxRetentionMs?: number | undefined;
+  /** Rows deleted per statement by the retention. @default 200 */
+  pruneBatchSize?: number | undefined;
   subjectPrefix?: string | undefined;
   onError?: ((message: string, error: unknown) => void) | undefined;
 }
 
-/** Publishes `config.update.<service>` after commit; a relay publishes what is left in the outbox. */
+export const DEFAULT_OUTBOX_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Retention runs at most this often (more often only when the retention itself is shorter). */
+const MAX_PRUNE_INTERVAL_MS = 60_000;
+/** Statements per retention run: a backlog is worked off over several runs, never in one long burst. */
+const MAX_PRUNE_BATCHES = 10;
+
+/**
+ * Publishes `config.update.<service>` after commit; a relay publishes what is left in the outbox and
+ * deletes rows published more than `outboxRetentionMs` ago.
+ */
 export class Broadcaster {
   readonly enabled: boolean;
   readonly #store: Store;
   readonly #owned: boolean;
   readonly #intervalMs: number;
   readonly #flushTimeoutMs: number;
+  readonly #retentionMs: number;
+  readonly #pruneBatchSize: number;
+  #lastPruneAt = 0;
   readonly #prefix: string;
   readonly #onError: (message: string, error: unknown) => void;
   #nc: NatsConnection | undefined;
@@ -35,6 +51,8 @@ export class Broadcaster {
   #wakeConnect: (() => void) | undefined;
   /** Rows this process published (immediately or by relay), for tests and figures. */
   published = 0;
+  /** Published outbox rows this process deleted (retention). */
+  pruned = 0;
 
   constructor(options: BroadcasterOptions) {
     this.#store = options.store;
@@ -42,6 +60,14 @@ export class Broadcaster {
     this.enabled = options.natsConnection !== undefined || options.natsUrl !== undefined;
     this.#intervalMs = options.relayIntervalMs ?? 1000;
     this.#flushTimeoutMs = options.flushTimeoutMs ?? 2000;
+    this.#retentionMs = options.outboxRetentionMs ?? DEFAULT_OUTBOX_RETENTION_MS;
+    if (!Number.isFinite(this.#retentionMs) || this.#retentionMs < 0) {
+      throw new TypeError('outboxRetentionMs must be a finite number >= 0');
+    }
+    this.#pruneBatchSize = options.pruneBatchSize ?? 200;
+    if (!Number.isInteger(this.#pruneBatchSize) || this.#pruneBatchSize < 1) {
+      throw new TypeError('pruneBatchSize must be an integer >= 1');
+    }
     this.#prefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
     this.#onError = options.onError ?? (() => {});
     if (options.natsConnection !== undefined) this.#attach(options.natsConnection);
@@ -113,7 +139,9 @@ export class Broadcaster {
   #schedule(): void {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
-      void this.relay().finally(() => this.#schedule());
+      void this.relay()
+        .then(() => this.#pruneIfDue())
+        .finally(() => this.#schedule());
     }, this.#intervalMs);
     this.#timer.unref();
   }
@@ -180,6 +208,33 @@ export class Broadcaster {
       if (this.#relaying === run) this.#relaying = undefined;
     });
     return run;
+  }
+
+  /** Runs the retention when its interval has passed (also while NATS is down: published rows still age). */
+  async #pruneIfDue(): Promise<void> {
+    if (this.#closed || Date.now() - this.#lastPruneAt < Math.min(this.#retentionMs, MAX_PRUNE_INTERVAL_MS)) return;
+    this.#lastPruneAt = Date.now();
+    try {
+      await this.prune();
+    } catch (error) {
+      if (!this.#closed) this.#onError('outbox retention failed; will retry', error);
+    }
+  }
+
+  /**
+   * Deletes outbox rows published more than `outboxRetentionMs` ago, `pruneBatchSize` rows per statement,
+   * at most 10 statements per call (the next run takes the rest). Never deletes a pending row. Returns
+   * the rows deleted.
+   */
+  async prune(): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < MAX_PRUNE_BATCHES && !this.#closed; i++) {
+      const n = await this.#store.pruneOutbox(this.#retentionMs, this.#pruneBatchSize);
+      total += n;
+      this.pruned += n;
+      if (n < this.#pruneBatchSize) break;
+    }
+    return total;
   }
 
   /** Stops the relay, flushes what is pending once, and closes the NATS connection if we opened it. */

@@ -15,6 +15,8 @@ const envSchema = z.object({
   NATS_URL: z.string().min(1).optional(),
   HUB_API_KEYS: z.string().min(1).optional(),
   DISABLE_AUTH: z.enum(['true', 'false', '1', '0', '']).optional(),
+  HUB_SKIP_MIGRATIONS: z.enum(['true', 'false', '1', '0']).optional(),
+  HUB_OUTBOX_RETENTION_MS: z.coerce.number().int().min(0).optional(),
   HUB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -54,6 +56,8 @@ async function main(): Promise<void> {
     natsUrl: env.NATS_URL,
     apiKeys,
     disableAuth,
+    migrate: !(env.HUB_SKIP_MIGRATIONS === 'true' || env.HUB_SKIP_MIGRATIONS === '1'),
+    outboxRetentionMs: env.HUB_OUTBOX_RETENTION_MS,
     logger: { level: env.HUB_LOG_LEVEL, stream: process.stderr },
   });
   const url = await hub.listen({ host: env.HOST, port: env.PORT });

@@ -36,7 +36,22 @@ export interface HubOptions {
   logger?: FastifyBaseLogger | FastifyServerOptions['logger'] | undefined;
   /** @default 1000 */
   relayIntervalMs?: number | undefined;
-  /** Seed the three services when absent. @default true */
+  /**
+   * Apply `migrations/*.sql` at boot (needs a role that owns the schema and its tables). `false`: only
+   * check that `hub_schema_migrations` lists every migration file (boot fails with a
+   * `SchemaNotMigratedError` otherwise) and do not create `pgSchema`; for a restricted runtime role
+   * (README "Run as a restricted role"). @default true
+   */
+  migrate?: boolean | undefined;
+  /**
+   * Published outbox rows older than this are deleted by the relay, in batches of 200; pending rows are
+   * never deleted. @default 86_400_000 (24 h)
+   */
+  outboxRetentionMs?: number | undefined;
+  /**
+   * Seed the three services when absent. Needs only INSERT on service_configs (and what its triggers
+   * write), so it also works with `migrate: false` under the runtime grants. @default true
+   */
   seed?: boolean | undefined;
   /** @default 1 MiB */
   bodyLimitBytes?: number | undefined;
@@ -70,6 +85,10 @@ function isLoggerInstance(value: unknown): value is FastifyBaseLogger {
 
 export async function buildHub(options: HubOptions = {}): Promise<Hub> {
   const logger = options.logger;
+  const retention = options.outboxRetentionMs;
+  if (retention !== undefined && (!Number.isFinite(retention) || retention < 0)) {
+    throw new TypeError('outboxRetentionMs must be a finite number >= 0');
+  }
   const store =
     options.databaseUrl !== undefined
       ? await createPostgresStore({
@@ -77,13 +96,15 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
           schema: options.pgSchema,
           statementTimeoutMs: options.statementTimeoutMs,
           connectionTimeoutMs: options.connectionTimeoutMs,
+          createSchema: options.migrate !== false,
           onError: (error) => app?.log.warn({ err: error.message }, 'idle database connection failed'),
         })
       : await createPgliteStore({ dataDir: options.dataDir, schema: options.pgSchema });
   // Assigned once the store exists; the pool's error handler reads it.
   let app: FastifyInstance | undefined;
   try {
-    await store.migrate();
+    if (options.migrate === false) await store.assertMigrated();
+    else await store.migrate();
     if (options.seed !== false) await store.seed(await loadSeed());
   } catch (error) {
     await store.close().catch(() => {});
@@ -118,6 +139,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     natsUrl: options.natsUrl,
     natsConnection: options.natsConnection,
     relayIntervalMs: options.relayIntervalMs,
+    outboxRetentionMs: options.outboxRetentionMs,
     onError: (message, error) => server.log.warn({ err: error instanceof Error ? error.message : String(error) }, message),
   });
 

@@ -3,15 +3,17 @@
  * on `config_audit_log`, hard DELETE / direct UPDATE on `service_configs`, `session_replication_role`.
  * Expected: refused, or audited. Unaudited changes: 0.
  *
- * The documented grants of the hub's runtime role (schema and tables owned by a separate migration role,
- * here `postgres`; the hub migrates at boot, so today the migration role runs `buildHub` once and the
- * runtime role runs the store):
+ * The hub itself runs as the runtime role here: the migration role (`postgres`, owner of the schema and
+ * tables) applies the migrations once, the hub boots with `migrate: false` (HUB_SKIP_MIGRATIONS=true),
+ * which only checks `hub_schema_migrations`, and serves every route, seeds and relays/prunes the outbox
+ * with these grants (the ones examples/hub/README.md documents):
  *
  *   GRANT USAGE ON SCHEMA <s> TO hub_runtime;
- *   GRANT SELECT, INSERT, UPDATE ON <s>.service_configs TO hub_runtime;   -- no DELETE (soft delete only)
- *   GRANT SELECT, INSERT ON <s>.config_audit_log TO hub_runtime;          -- append only; no UPDATE/DELETE/TRUNCATE
- *   GRANT SELECT, INSERT, UPDATE ON <s>.config_outbox TO hub_runtime;     -- relay marks published_at
- *   GRANT USAGE ON ALL SEQUENCES IN SCHEMA <s> TO hub_runtime;            -- audit/outbox ids
+ *   GRANT SELECT, INSERT, UPDATE ON <s>.service_configs TO hub_runtime;         -- no DELETE (soft delete only)
+ *   GRANT SELECT, INSERT ON <s>.config_audit_log TO hub_runtime;                -- append only; no UPDATE/DELETE/TRUNCATE
+ *   GRANT SELECT, INSERT, UPDATE, DELETE ON <s>.config_outbox TO hub_runtime;   -- relay marks published_at; retention deletes
+ *   GRANT SELECT ON <s>.hub_schema_migrations TO hub_runtime;                   -- the boot check
+ *   GRANT USAGE ON ALL SEQUENCES IN SCHEMA <s> TO hub_runtime;                  -- audit/outbox ids
  *   (functions: EXECUTE is granted to PUBLIC by default; triggers run as the invoker)
  *
  * Not the owner → no ALTER TABLE … DISABLE TRIGGER, no DROP TRIGGER, no TRUNCATE; not superuser → no
@@ -20,76 +22,170 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hub } from '../../examples/hub/server.js';
+import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { createPostgresStore } from '../../examples/hub/store/postgres.js';
-import type { SqlStore } from '../../examples/hub/store/sql-store.js';
-import { dropSchema, KEYS, PG_URL, startHub, uniqueSchema, withPg } from '../helpers/hub-fixtures.js';
+import { dropSchema, KEYS, PG_URL, uniqueSchema, withPg } from '../helpers/hub-fixtures.js';
 import { recordFigure } from './figures.js';
 
 const API = '/api/v1/config';
+const admin = { 'x-api-key': KEYS.admin.key, 'content-type': 'application/json' };
 const RUNTIME_GRANTS = (s: string, role: string) => `
   GRANT USAGE ON SCHEMA "${s}" TO ${role};
   GRANT SELECT, INSERT, UPDATE ON "${s}".service_configs TO ${role};
   GRANT SELECT, INSERT ON "${s}".config_audit_log TO ${role};
-  GRANT SELECT, INSERT, UPDATE ON "${s}".config_outbox TO ${role};
+  GRANT SELECT, INSERT, UPDATE, DELETE ON "${s}".config_outbox TO ${role};
+  GRANT SELECT ON "${s}".hub_schema_migrations TO ${role};
   GRANT USAGE ON ALL SEQUENCES IN SCHEMA "${s}" TO ${role};
 `;
 
+/** Migrates `schema` as the owner (`postgres`), the migration role's one job. */
+async function migrateAsOwner(schema: string): Promise<void> {
+  const owner = await createPostgresStore({ connectionString: PG_URL, schema });
+  try {
+    await owner.migrate();
+  } finally {
+    await owner.close();
+  }
+}
+
 describe('D5: the audit trail against the hub runtime role', () => {
   const schema = uniqueSchema('chaos_d5');
+  const emptySchema = uniqueSchema('chaos_d5_empty');
   const role = `hub_rt_${randomBytes(4).toString('hex')}`;
+  const runtimeUrl = (() => {
+    const u = new URL(PG_URL);
+    u.username = role;
+    return u.toString();
+  })();
+  /** A hub as the runtime role, without migrations. */
+  const runtimeHub = (pgSchema: string, options: Parameters<typeof buildHub>[0] = {}) =>
+    buildHub({ databaseUrl: runtimeUrl, pgSchema, migrate: false, apiKeys: Object.values(KEYS), ...options });
   let hub: Hub;
-  let runtimeStore: SqlStore | undefined;
   let runtime: pg.Client;
 
   beforeAll(async () => {
-    ({ hub } = await startHub('postgres', { schema, seed: false }));
-    const r = await hub.app.inject({
-      method: 'POST',
-      url: `${API}/d5-svc`,
-      headers: { 'x-api-key': KEYS.admin.key, 'content-type': 'application/json' },
-      payload: '{"a":1}',
-    });
-    expect(r.statusCode).toBe(201);
+    await migrateAsOwner(schema);
     await withPg(async (c) => {
       await c.query(`CREATE ROLE ${role} LOGIN`);
       await c.query(RUNTIME_GRANTS(schema, role));
+      await c.query(`CREATE SCHEMA "${emptySchema}"`);
+      await c.query(`GRANT USAGE ON SCHEMA "${emptySchema}" TO ${role}`);
     });
-    const u = new URL(PG_URL);
-    u.username = role;
-    runtime = new pg.Client({ connectionString: u.toString(), options: `-c search_path=${schema}` });
+    // Seeding stays on: it needs INSERT on service_configs (and what the triggers write), all granted.
+    // No NATS: the outbox is relayed and pruned by hand below; retention 0 = prune whatever is published.
+    hub = await runtimeHub(schema, { outboxRetentionMs: 0 });
+    runtime = new pg.Client({ connectionString: runtimeUrl, options: `-c search_path=${schema}` });
     runtime.on('error', () => {});
     await runtime.connect();
-    // Not `schema:` — that runs CREATE SCHEMA IF NOT EXISTS, which needs CREATE on the database; the
-    // runtime role only gets the search_path.
-    u.searchParams.set('options', `-c search_path=${schema}`);
-    runtimeStore = await createPostgresStore({ connectionString: u.toString() });
   });
   afterAll(async () => {
     await runtime?.end().catch(() => {});
-    await runtimeStore?.close().catch(() => {});
     await hub?.close();
     await dropSchema(schema);
+    await dropSchema(emptySchema);
     await withPg(async (c) => {
       await c.query(`DROP OWNED BY ${role}`);
       await c.query(`DROP ROLE IF EXISTS ${role}`);
     });
   });
 
-  it('D5: the runtime role can do everything the hub does, and every tampering attempt is refused or audited', async () => {
-    const store = runtimeStore!;
-    // The grants are enough for the hub's own work: replace, patch, rollback, soft delete, relay.
-    for (const command of [
-      { kind: 'replace' as const, service: 'd5-svc', config: { a: 2 }, changedBy: 'rt' },
-      { kind: 'patch' as const, service: 'd5-svc', merge: (c: Record<string, unknown>) => ({ ...c, b: 1 }), changedBy: 'rt' },
-      { kind: 'rollback' as const, service: 'd5-svc', toRevision: 1, changedBy: 'rt' },
-      { kind: 'replace' as const, service: 'd5-new', config: { x: 1 }, changedBy: 'rt' },
-      { kind: 'delete' as const, service: 'd5-new', changedBy: 'rt' },
-    ]) {
-      expect((await store.write(command)).kind).toBe('ok');
-    }
-    expect(await store.publishPending(async () => {})).toBeGreaterThan(0);
+  it('D5: the runtime role cannot migrate, and a hub with migrate: false refuses a schema that is not migrated', async () => {
+    // The default (migrate: true) needs DDL rights the runtime role does not have.
+    await expect(buildHub({ databaseUrl: runtimeUrl, pgSchema: emptySchema, apiKeys: [] })).rejects.toMatchObject({
+      code: '42501',
+    });
+    await expect(runtimeHub(emptySchema)).rejects.toMatchObject({
+      code: 'HUB_SCHEMA_NOT_MIGRATED',
+      message: expect.stringMatching(/not migrated: no table hub_schema_migrations in schema chaos_d5_empty_.*run the migrations first/),
+    });
+    // A schema that does not exist at all (migrate: false does not create it).
+    await expect(runtimeHub(`${emptySchema}_absent`)).rejects.toMatchObject({ code: 'HUB_SCHEMA_NOT_MIGRATED' });
+    // Migrated, but the runtime role may not read the migrations table.
+    await migrateAsOwner(emptySchema);
+    await expect(runtimeHub(emptySchema)).rejects.toMatchObject({
+      message: expect.stringMatching(/cannot read .*hub_schema_migrations.*GRANT SELECT/),
+    });
+    // Readable, but a file is missing (an older hub migrated this schema).
+    await withPg(async (c) => {
+      await c.query(`GRANT SELECT ON "${emptySchema}".hub_schema_migrations TO ${role}`);
+      await c.query(`DELETE FROM "${emptySchema}".hub_schema_migrations WHERE name = '003_outbox.sql'`);
+    });
+    await expect(runtimeHub(emptySchema)).rejects.toMatchObject({
+      message: expect.stringMatching(/out of date \(not applied: 003_outbox\.sql\)/),
+    });
+  });
 
+  it('D5: a hub running as the runtime role serves every route, writes the audit trail, relays and prunes the outbox', async () => {
+    const seeded = await hub.app.inject({ method: 'GET', url: `${API}/data-bridge`, headers: admin });
+    expect(seeded.statusCode).toBe(200);
+    expect(seeded.json()).toMatchObject({ revision: 1 });
+
+    const send = async (method: 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown, extra: Record<string, string> = {}) => {
+      const r = await hub.app.inject({
+        method,
+        url: `${API}/${url}`,
+        headers: { ...admin, ...extra },
+        ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
+      });
+      return { status: r.statusCode, body: r.json() as Record<string, unknown> };
+    };
+    expect(await send('POST', 'd5-svc', { a: 1 })).toMatchObject({ status: 201, body: { status: 'created', revision: 1 } });
+    expect(await send('POST', 'd5-svc', { a: 2 }, { 'if-match': '"1"' })).toMatchObject({ status: 200, body: { revision: 2 } });
+    expect(await send('POST', 'd5-svc', { a: 3 }, { 'if-match': '"1"' })).toMatchObject({ status: 412 });
+    expect(await send('PATCH', 'd5-svc', { b: 1 }, { 'content-type': 'application/merge-patch+json' })).toMatchObject({
+      status: 200,
+      body: { config: { a: 2, b: 1 }, revision: 3 },
+    });
+    expect(await send('POST', 'rollback/d5-svc', { revision: 1 })).toMatchObject({
+      status: 200,
+      body: { status: 'rollback', config: { a: 1 }, revision: 4 },
+    });
+    expect(await send('POST', 'd5-new', { x: 1 })).toMatchObject({ status: 201 });
+    expect(await send('DELETE', 'd5-new')).toMatchObject({ status: 200, body: { status: 'deleted', revision: 2 } });
+
+    const got = await hub.app.inject({ method: 'GET', url: `${API}/d5-svc`, headers: admin });
+    expect(got.json()).toMatchObject({ config: { a: 1 }, revision: 4 });
+    expect((await hub.app.inject({ method: 'GET', url: `${API}/d5-new`, headers: admin })).statusCode).toBe(404);
+    const history = await hub.app.inject({ method: 'GET', url: `${API}/history/d5-svc`, headers: admin });
+    expect(history.statusCode).toBe(200);
+    expect((history.json() as { history: { action: string }[] }).history.map((h) => h.action)).toEqual([
+      'rollback',
+      'updated',
+      'updated',
+      'created',
+    ]);
+    const list = await hub.app.inject({ method: 'GET', url: `${API}/`, headers: admin });
+    expect(JSON.stringify(list.json())).toContain('d5-svc');
+
+    // The audit rows, read by the owner: one per change, by the API key's name.
+    const audit = await withPg(
+      (c) =>
+        c.query<{ service_name: string; action: string; revision: string; changed_by: string }>(
+          `SELECT service_name, action, revision, changed_by FROM config_audit_log WHERE service_name LIKE 'd5-%' ORDER BY id`,
+        ),
+      schema,
+    );
+    expect(audit.rows.map((r) => [r.service_name, r.action, Number(r.revision), r.changed_by])).toEqual([
+      ['d5-svc', 'created', 1, 'admin'],
+      ['d5-svc', 'updated', 2, 'admin'],
+      ['d5-svc', 'updated', 3, 'admin'],
+      ['d5-svc', 'rollback', 4, 'admin'],
+      ['d5-new', 'created', 1, 'admin'],
+      ['d5-new', 'deleted', 2, 'admin'],
+    ]);
+
+    // Relay (UPDATE published_at) and retention (DELETE) under the grants: 3 seed rows + 6 changes.
+    expect(await hub.store.publishPending(async () => {}, { limit: 100 })).toBe(9);
+    expect(await send('PATCH', 'd5-svc', { c: 1 }, { 'content-type': 'application/merge-patch+json' })).toMatchObject({ status: 200 });
+    expect(await hub.broadcaster.prune()).toBe(9);
+    const outbox = await withPg(
+      (c) => c.query<{ n: string; pending: string }>('SELECT count(*) AS n, count(*) FILTER (WHERE published_at IS NULL) AS pending FROM config_outbox'),
+      schema,
+    );
+    expect(outbox.rows[0]).toEqual({ n: '1', pending: '1' });
+  });
+
+  it('D5: every tampering attempt as the runtime role is refused or audited', async () => {
     const snapshot = async () =>
       (
         await withPg((c) =>
@@ -136,8 +232,7 @@ describe('D5: the audit trail against the hub runtime role', () => {
     expect(allowed).toEqual([]);
     expect(after).toEqual(before);
     expect(unaudited).toBe(0);
-
-    // Documented limit: the hub migrates at boot, which needs ownership; the runtime role cannot boot it.
-    await expect(runtimeStore!.migrate()).rejects.toMatchObject({ code: '42501' });
+    // And the runtime role still cannot migrate.
+    await expect(hub.store.migrate()).rejects.toMatchObject({ code: '42501' });
   });
 });

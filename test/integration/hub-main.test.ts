@@ -98,4 +98,24 @@ describe('npm run hub (examples/hub/main.ts)', { timeout: 90_000 }, () => {
       await dropSchema(schema);
     }
   });
+
+  it('HUB_SKIP_MIGRATIONS=true on a database that was never migrated: exits 1 with a clear message', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/hub/main.ts'], {
+      cwd: join(import.meta.dirname, '../..'),
+      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', DISABLE_AUTH: 'true', HUB_SKIP_MIGRATIONS: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/hub: failed to start: the hub schema is not migrated: no table hub_schema_migrations/);
+  });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { SqlDriver } from './sql-driver.js';
+import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 
@@ -65,4 +65,56 @@ export async function migrate(driver: SqlDriver, options: { force?: boolean } = 
     }
     return run.map((m) => m.name);
   });
+}
+
+/** The error `assertMigrated` throws: the schema is absent, incomplete or out of date. */
+export class SchemaNotMigratedError extends Error {
+  readonly code = 'HUB_SCHEMA_NOT_MIGRATED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SchemaNotMigratedError';
+  }
+}
+
+const RUN_MIGRATIONS = 'run the migrations first with a role that owns the schema (buildHub with migrate: true, i.e. HUB_SKIP_MIGRATIONS unset)';
+
+/**
+ * For a hub that does not migrate (`migrate: false`, run as a role without DDL rights): checks that
+ * `hub_schema_migrations` lists every migration file with its checksum, and throws a
+ * `SchemaNotMigratedError` naming what is missing otherwise. Reads only; takes no lock.
+ */
+export async function assertMigrated(driver: SqlExecutor): Promise<void> {
+  const migrations = await loadMigrations();
+  const where = (
+    await driver.query<{ schema: string | null; present: boolean }>(
+      `SELECT current_schema() AS schema, to_regclass('hub_schema_migrations') IS NOT NULL AS present`,
+    )
+  )[0];
+  const schemaName = where?.schema ?? '(none: no schema of the search_path exists)';
+  if (where?.present !== true) {
+    throw new SchemaNotMigratedError(
+      `the hub schema is not migrated: no table hub_schema_migrations in schema ${schemaName}; ${RUN_MIGRATIONS}`,
+    );
+  }
+  let rows: { name: string; checksum: string }[];
+  try {
+    rows = await driver.query<{ name: string; checksum: string }>('SELECT name, checksum FROM hub_schema_migrations');
+  } catch (error) {
+    if ((error as { code?: string }).code === '42501') {
+      throw new SchemaNotMigratedError(
+        `cannot read ${schemaName}.hub_schema_migrations to check the schema: GRANT SELECT ON it to the hub's role`,
+      );
+    }
+    throw error;
+  }
+  const applied = new Map(rows.map((r) => [r.name, r.checksum]));
+  const missing = migrations.filter((m) => !applied.has(m.name)).map((m) => m.name);
+  const changed = migrations.filter((m) => applied.has(m.name) && applied.get(m.name) !== m.checksum).map((m) => m.name);
+  if (missing.length > 0 || changed.length > 0) {
+    const parts = [
+      ...(missing.length > 0 ? [`not applied: ${missing.join(', ')}`] : []),
+      ...(changed.length > 0 ? [`applied from a different version of: ${changed.join(', ')}`] : []),
+    ];
+    throw new SchemaNotMigratedError(`the hub schema in ${schemaName} is out of date (${parts.join('; ')}); ${RUN_MIGRATIONS}`);
+  }
 }

@@ -6,6 +6,11 @@ export interface PostgresStoreOptions {
   connectionString: string;
   /** Run everything in this schema (created if absent) through `search_path`; tests use one per file. */
   schema?: string | undefined;
+  /**
+   * `CREATE SCHEMA IF NOT EXISTS` the `schema` first. PostgreSQL checks the CREATE right on the database
+   * before it looks whether the schema exists, so a restricted runtime role passes `false`. @default true
+   */
+  createSchema?: boolean | undefined;
   /** @default 10 */
   maxConnections?: number | undefined;
   /** @default 3000 */
@@ -24,8 +29,8 @@ export function assertSchemaName(schema: string): void {
 /** A `pg` Pool with connection, statement, lock and idle-in-transaction timeouts: a sick DB means 503, never a hang. */
 export async function createPostgresStore(options: PostgresStoreOptions): Promise<SqlStore> {
   const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
-  if (options.schema !== undefined) {
-    assertSchemaName(options.schema);
+  if (options.schema !== undefined) assertSchemaName(options.schema);
+  if (options.schema !== undefined && options.createSchema !== false) {
     const client = new pg.Client({ connectionString: options.connectionString, connectionTimeoutMillis: 5000 });
     client.on('error', () => {});
     await client.connect();

@@ -1,5 +1,5 @@
 import type { ConfigObject } from '../../../src/hub/wire.js';
-import { migrate } from './migrate.js';
+import { assertMigrated, migrate } from './migrate.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 import type { ConfigRow, HistoryEntry, OutboxRow, SeedEntry, Store, WriteCommand, WriteOutcome } from './types.js';
 
@@ -60,6 +60,10 @@ export class SqlStore implements Store {
 
   async migrate(options: { force?: boolean } = {}): Promise<string[]> {
     return migrate(this.#db, options);
+  }
+
+  async assertMigrated(): Promise<void> {
+    await assertMigrated(this.#db);
   }
 
   async seed(entries: readonly SeedEntry[]): Promise<string[]> {
@@ -275,6 +279,20 @@ export class SqlStore implements Store {
       ]);
       return claimed.length;
     });
+  }
+
+  async pruneOutbox(olderThanMs: number, limit: number): Promise<number> {
+    // Oldest ids first (the primary key walks them in order); FOR UPDATE SKIP LOCKED leaves rows another
+    // replica is working on. A row whose published_at is NULL is never selected: pending rows stay.
+    const rows = await this.#db.query<{ id: number | string }>(
+      `DELETE FROM config_outbox WHERE id IN (
+         SELECT id FROM config_outbox
+         WHERE published_at IS NOT NULL AND published_at < NOW() - make_interval(secs => $1::double precision / 1000)
+         ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+       RETURNING id`,
+      [olderThanMs, limit],
+    );
+    return rows.length;
   }
 
   async pendingOutboxCount(): Promise<number> {

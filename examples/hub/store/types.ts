@@ -73,6 +73,11 @@ export interface Store {
    * applied are skipped unless `force`). Returns the files executed.
    */
   migrate(options?: { force?: boolean }): Promise<string[]>;
+  /**
+   * Without migrating (a role without DDL rights): throws a `SchemaNotMigratedError` unless
+   * `hub_schema_migrations` lists every migration file with its checksum.
+   */
+  assertMigrated(): Promise<void>;
   /** Inserts the entries that are absent; returns the names inserted. */
   seed(entries: readonly SeedEntry[]): Promise<string[]>;
   get(service: string): Promise<ConfigRow | null>;
@@ -85,6 +90,11 @@ export interface Store {
    * `onlyId` restricts the claim to one row (the immediate publish after a write). Returns the rows published.
    */
   publishPending(publish: (rows: OutboxRow[]) => Promise<void>, options?: { onlyId?: number; limit?: number }): Promise<number>;
+  /**
+   * Deletes at most `limit` outbox rows published more than `olderThanMs` ago (never a pending row).
+   * Returns the rows deleted.
+   */
+  pruneOutbox(olderThanMs: number, limit: number): Promise<number>;
   pendingOutboxCount(): Promise<number>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
