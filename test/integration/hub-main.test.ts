@@ -9,31 +9,35 @@ import { dropSchema, PG_URL, SHARED_NATS_URL, uniqueSchema } from '../helpers/hu
 const LINE = /^hub listening on (http:\/\/127\.0\.0\.1:(\d+)) \(store: (pglite|postgres), nats: (on|off)\)$/;
 
 /** `npm run hub` = `tsx examples/hub/main.ts`, as a child process: one stdout line, graceful SIGTERM. */
-async function runMain(env: Record<string, string>, exercise: (url: string) => Promise<void>) {
+function spawnMain(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/hub/main.ts'], {
     cwd: join(import.meta.dirname, '../..'),
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', HUB_LOG_LEVEL: 'warn', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
+  const output = { stdout: '', stderr: '' };
   child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
+    output.stdout += d.toString();
   });
   child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
+    output.stderr += d.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output, exited };
+}
+
+async function runMain(env: Record<string, string>, exercise: (url: string) => Promise<void>) {
+  const { child, output, exited } = spawnMain({ HUB_LOG_LEVEL: 'warn', ...env });
   try {
     const deadline = Date.now() + 60_000;
-    while (!stdout.includes('\n')) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`hub did not start: ${stderr}`);
+    while (!output.stdout.includes('\n')) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`hub did not start: ${output.stderr}`);
       await new Promise((r) => setTimeout(r, 25));
     }
-    await exercise(stdout.trim());
+    await exercise(output.stdout.trim());
     child.kill('SIGTERM');
     const code = await exited;
-    return { code, stdout, stderr };
+    return { code, ...output };
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
   }
@@ -100,20 +104,9 @@ describe('npm run hub (examples/hub/main.ts)', { timeout: 90_000 }, () => {
   });
 
   it('HUB_SKIP_MIGRATIONS=true on a database that was never migrated: exits 1 with a clear message', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/hub/main.ts'], {
-      cwd: join(import.meta.dirname, '../..'),
-      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', DISABLE_AUTH: 'true', HUB_SKIP_MIGRATIONS: 'true' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const { output, exited } = spawnMain({ DISABLE_AUTH: 'true', HUB_SKIP_MIGRATIONS: 'true' });
+    const code = await exited;
+    const { stdout, stderr } = output;
     expect(code).toBe(1);
     expect(stdout).toBe('');
     expect(stderr).toMatch(/hub: failed to start: the hub schema is not migrated: no table hub_schema_migrations/);
