@@ -58,7 +58,7 @@ export interface RuntimeDeps {
   transport: HubTransport;
   snapshots: SnapshotStore | undefined;
   /** The client's TTL index of fresh values (the `get` hot path). */
-  fresh: { set(name: string, value: Promise<unknown>): void; has(name: string): boolean; delete(name: string): void };
+  fresh: { set(name: string, value: Promise<unknown>): void; has(name: string): boolean };
   reportError: (error: ConfigError) => void;
   isClosed: () => boolean;
 }
@@ -263,15 +263,18 @@ export class ServiceRuntime {
       result = await this.#deps.transport.fetchConfig(this.name, { etag: this.#committed?.hub?.etag, onRoundFailed });
     } catch (error) {
       const failure = asConfigError(error, this.name);
-      if (failure.code === 'CONFIG_NOT_FOUND') return this.#acceptNotFound(failure, source);
+      if (failure.code === 'CONFIG_NOT_FOUND') {
+        this.#lastFetchAt = Date.now();
+        return this.#acceptNotFound(failure, source);
+      }
       this.#fail(failure);
       throw failure;
     }
+    this.#lastFetchAt = Date.now();
     return this.#accept(result, source);
   }
 
   #accept(result: FetchResult, source: ChangeSource): unknown {
-    if (result.hubUrl !== 'nats') this.#lastFetchAt = Date.now();
     const committed = this.#committed;
     if (result.kind === 'not-modified') {
       if (!committed?.hub) {
@@ -325,7 +328,6 @@ export class ServiceRuntime {
   }
 
   #acceptNotFound(error: ConfigError, source: ChangeSource): unknown {
-    this.#lastFetchAt = Date.now();
     let resolved: Resolved;
     try {
       resolved = this.#resolve(undefined);

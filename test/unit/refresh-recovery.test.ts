@@ -33,7 +33,7 @@ function setup(fail: () => ConfigError | undefined) {
     options: resolveOptions({ hubUrl: 'http://hub.test', snapshotDir: false, recovery: { minDelayMs: 100, maxDelayMs: 60_000, unauthorizedDelayMs: 60_000 } }),
     transport,
     snapshots: undefined,
-    fresh: { set: (k, v) => void fresh.set(k, v), has: (k) => fresh.has(k), delete: (k) => void fresh.delete(k) },
+    fresh: { set: (k, v) => void fresh.set(k, v), has: (k) => fresh.has(k) },
     reportError: () => undefined,
     isClosed: () => false,
   });
