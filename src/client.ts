@@ -147,12 +147,11 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
     const provenance = runtime?.provenance;
     if (!runtime || !provenance) return { service: name, path: dotted, layer: 'absent', value: undefined };
     const critical = runtime.criticalPaths.find((c) => dotted === c || dotted.startsWith(`${c}.`) || c.startsWith(`${dotted}.`));
-    const value = getPath(runtime.committedValue, parts);
-
-    const shown = critical !== undefined ? REDACTED : value;
     const envVariable = critical === dotted ? runtime.envVariableFor(dotted) : undefined;
     const served = runtime.committedValue;
     if (!hasPath(served, parts)) return { service: name, path: dotted, layer: 'absent', value: undefined, envVariable };
+    const value = getPath(served, parts);
+    const shown = critical !== undefined ? REDACTED : value;
     const exact = provenance.get(dotted);
     if (exact) return { service: name, path: dotted, layer: exact, value: shown, envVariable };
     // Provenance is recorded before validation; leaves the schema stripped are not served, so not listed.
