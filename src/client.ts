@@ -171,7 +171,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
       for (const end of [...this.#streamEnds]) end();
       for (const poller of this.#pollers.values()) poller.stop();
       for (const runtime of this.#runtimes.values()) runtime.close();
-      await Promise.allSettled([this.#watcher?.close(), this.#transport.close()]);
+      await Promise.allSettled([this.#watcher?.close(), this.#transport.close(), this.#snapshots?.idle()]);
     })();
     return this.#closed;
   }

@@ -88,7 +88,25 @@ export class SnapshotStore {
     };
   }
 
-  async write(snapshot: Omit<Snapshot, 'savedAt'>): Promise<void> {
+  /** Writes in progress; `idle()` waits for them so `close()` never leaves a temp file being written. */
+  readonly #pending = new Set<Promise<void>>();
+
+  write(snapshot: Omit<Snapshot, 'savedAt'>): Promise<void> {
+    const run = this.#write(snapshot);
+    this.#pending.add(run);
+    const forget = (): void => {
+      this.#pending.delete(run);
+    };
+    run.then(forget, forget);
+    return run;
+  }
+
+  /** Resolves once every write started so far has settled (successfully or not). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.#pending]);
+  }
+
+  async #write(snapshot: Omit<Snapshot, 'savedAt'>): Promise<void> {
     const file = this.#file(snapshot.service);
     const body = JSON.stringify({
       format: SNAPSHOT_FORMAT,

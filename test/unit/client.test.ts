@@ -423,6 +423,14 @@ describe('listeners, explain, lifecycle', () => {
     expect(() => client.onChange(SERVICE, () => {})).toThrow(expect.objectContaining({ code: 'CLIENT_CLOSED' }));
   });
 
+  it('close waits for the snapshot write in progress: no temp file left behind', async () => {
+    agent.use(hubRoute(() => HttpResponse.json(doc({ operational: { batch_size: 4 } }))));
+    const client = makeClient();
+    await client.get(SERVICE);
+    await client.close();
+    expect(await readdir(snapshotDir)).toEqual([`${SERVICE}.json`]);
+  });
+
   it('Symbol.asyncDispose closes the client', async () => {
     const client = makeClient();
     await client[Symbol.asyncDispose]();
