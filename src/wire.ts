@@ -7,6 +7,7 @@ export {
   historyActionSchema,
   historyEntrySchema,
   historyResponseSchema,
+  isForbiddenKey,
   isValidServiceName,
   noticeSchema,
   broadcastStatusSchema,

@@ -1,4 +1,4 @@
-import type { ConfigObject } from '../../src/hub/wire.js';
+import { type ConfigObject, isForbiddenKey } from '../../src/hub/wire.js';
 import { HubError } from './errors.js';
 
 /** @default 1 MiB */
@@ -16,8 +16,6 @@ export const DEFAULT_SECRET_KEY_PATTERNS: readonly string[] = [
   'apikey',
   'credentials',
 ];
-
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
  * Text PostgreSQL's jsonb cannot store: U+0000 (22P05 "unsupported Unicode escape sequence") and lone
@@ -58,7 +56,7 @@ function checkSafe(root: unknown, maxDepth: number): void {
       continue;
     }
     for (const key of Object.keys(value)) {
-      if (FORBIDDEN_KEYS.has(key)) throw new HubError(400, `key '${key}' is not allowed`);
+      if (isForbiddenKey(key)) throw new HubError(400, `key '${key}' is not allowed`);
       if (unstorable(key)) throw new HubError(400, 'keys must not contain U+0000 or lone surrogates');
       stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1 });
     }

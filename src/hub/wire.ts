@@ -15,6 +15,16 @@ export const VERSION_MAX_LENGTH = 20;
 /** Default NATS subject prefix; the full subject is `<prefix>.<service>`. */
 export const DEFAULT_SUBJECT_PREFIX = 'config.update';
 
+/**
+ * Keys no config may carry: they would reach `Object.prototype` through assignment. The hub refuses them
+ * (400), the client drops them from anything it receives.
+ */
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+export function isForbiddenKey(key: string): boolean {
+  return FORBIDDEN_KEYS.has(key);
+}
+
 export const serviceNameSchema = z
   .string()
   .min(1, 'service name is empty')

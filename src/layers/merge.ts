@@ -2,7 +2,8 @@
  * Deep merge of the three layers with provenance (pure). Objects merge key by key; arrays and scalars
  * replace. Every leaf of the result remembers which layer it came from.
  */
-import { isForbiddenKey, isPlainObject, type PlainObject } from './paths.js';
+import { isForbiddenKey } from '../hub/wire.js';
+import { isPlainObject, type PlainObject } from './paths.js';
 
 export type LayerName = 'defaults' | 'hub' | 'env';
 
