@@ -1,7 +1,9 @@
 /**
  * `client.changes(name)`: the `onChange` deliveries of one service as an async iterator (nats.js style).
- * Changes are queued between `next()` calls, so a slow consumer sees every one, in order. The iteration
- * ends on `break`/`return()`, when the signal aborts, or when the client closes.
+ * Changes are queued between `next()` calls, so a slow consumer sees every one, in order. Readers are queued
+ * too: several `next()` calls made before a change arrives are answered oldest first, one change each. The
+ * iteration ends on `break`/`return()`, when the signal aborts, or when the client closes; every pending
+ * `next()` then resolves with `done`.
  */
 import type { ChangeListener, ConfigChange } from './refresh.js';
 
@@ -22,18 +24,15 @@ export function changeStream<T>(
   options: ChangeStreamOptions = {},
 ): AsyncIterableIterator<ChangeEvent<T>> {
   const queue: ChangeEvent<T>[] = [];
-  let waiting: ((result: IteratorResult<ChangeEvent<T>>) => void) | undefined;
+  /** Pending `next()` calls, oldest first. */
+  const waiting: ((result: IteratorResult<ChangeEvent<T>>) => void)[] = [];
   let done = false;
 
   const unsubscribe = subscribe((next, prev, change) => {
     const event = { next, prev, change };
-    if (waiting) {
-      const resolve = waiting;
-      waiting = undefined;
-      resolve({ value: event, done: false });
-    } else {
-      queue.push(event);
-    }
+    const resolve = waiting.shift();
+    if (resolve) resolve({ value: event, done: false });
+    else queue.push(event);
   });
   const end = (): void => {
     if (done) return;
@@ -42,8 +41,7 @@ export function changeStream<T>(
     forgetEnd();
     options.signal?.removeEventListener('abort', end);
     queue.length = 0;
-    waiting?.({ value: undefined, done: true });
-    waiting = undefined;
+    for (const resolve of waiting.splice(0)) resolve({ value: undefined, done: true });
   };
   const forgetEnd = onEnd(end);
   if (options.signal?.aborted) end();
@@ -55,7 +53,7 @@ export function changeStream<T>(
       if (event) return Promise.resolve({ value: event, done: false });
       if (done) return Promise.resolve({ value: undefined, done: true });
       return new Promise((resolve) => {
-        waiting = resolve;
+        waiting.push(resolve);
       });
     },
     return(): Promise<IteratorResult<ChangeEvent<T>>> {
