@@ -230,15 +230,24 @@ export class NatsWatcher {
         // A callback, not the async iterator: no promise and microtask round per message (bench figure 3:
         // 1 000 clients on 20 connections receive 1 000 messages per change).
         subscription = connection.subscribe(subject, {
+          // Runs inside nats.js' socket reader: anything thrown here ends the connection's message loop
+          // for every subscription on it (issue 9 #6), hence the catch-all.
           callback: (error, message) => {
-            if (error) {
-              // e.g. a permissions violation on the subject: the subscription is dead, say so loudly.
-              if (!this.#closing) {
-                this.#log.error({ component: 'nats', service, err: error }, 'NATS subscription ended with an error');
+            try {
+              if (error) {
+                // e.g. a permissions violation on the subject: the subscription is dead, say so loudly.
+                if (!this.#closing) {
+                  this.#log.error({ component: 'nats', service, err: error }, 'NATS subscription ended with an error');
+                }
+                return;
               }
-              return;
+              this.#handle(service, message.data);
+            } catch (thrown) {
+              this.#reportInvalid(
+                service,
+                new ConfigError('NOTICE_INVALID', `notice for ${service}: could not be handled`, { service, cause: thrown }),
+              );
             }
-            this.#handle(service, message.data);
           },
         });
       } catch (error) {
@@ -267,9 +276,13 @@ export class NatsWatcher {
     if (result.ok) {
       this.#call('onNotice', () => this.#onNotice(service, result.notice));
     } else {
-      this.#log.warn({ component: 'nats', service, err: result.error }, 'dropped invalid NATS notice');
-      this.#call('onInvalidNotice', () => this.#onInvalidNotice(service, result.error));
+      this.#reportInvalid(service, result.error);
     }
+  }
+
+  #reportInvalid(service: string, error: ConfigError): void {
+    this.#log.warn({ component: 'nats', service, err: error }, 'dropped invalid NATS notice');
+    this.#call('onInvalidNotice', () => this.#onInvalidNotice(service, error));
   }
 
   async #watchStatus(connection: NatsConnection): Promise<void> {

@@ -1,12 +1,21 @@
 /**
  * Turns the bytes of a NATS message into a validated notice for one watched service, or a
- * `NOTICE_INVALID` error. Pure: no I/O, never throws.
+ * `NOTICE_INVALID` error. Pure: no I/O, never throws (it runs inside nats.js' socket reader, where a
+ * throw kills the connection's message loop: issue 9 #6).
  */
 import { ConfigError } from '../errors.js';
 import { type Notice, noticeSchema } from '../hub/wire.js';
+import { jsonNestingExceeds } from './json-depth.js';
 
 /** 1 MiB: far above any real config, low enough that a hostile publisher cannot make us parse megabytes. */
 export const DEFAULT_MAX_NOTICE_BYTES = 1_048_576;
+
+/**
+ * Deepest `config` a notice may carry, in object/array levels: the reference hub's body limit
+ * (`examples/hub/body.ts` DEFAULT_MAX_DEPTH), so that whatever the hub accepts, a notice can carry. The
+ * notice text itself may nest one level more (its envelope).
+ */
+export const MAX_NOTICE_CONFIG_DEPTH = 64;
 
 export type NoticeParseResult = { ok: true; notice: Notice } | { ok: false; error: ConfigError };
 
@@ -26,10 +35,24 @@ export function parseNotice(
   data: Uint8Array,
   maxBytes: number = DEFAULT_MAX_NOTICE_BYTES,
 ): NoticeParseResult {
-  const invalid = (message: string, cause?: unknown): NoticeParseResult => ({
+  try {
+    return parse(service, data, maxBytes);
+  } catch (error) {
+    // Not expected (every step below is bounded); the promise is "never throws", so keep it.
+    return invalidNotice(service, 'payload could not be parsed', error);
+  }
+}
+
+function invalidNotice(service: string, message: string, cause?: unknown): NoticeParseResult {
+  return {
     ok: false,
     error: new ConfigError('NOTICE_INVALID', `notice for ${service}: ${message}`, { service, cause }),
-  });
+  };
+}
+
+function parse(service: string, data: Uint8Array, maxBytes: number): NoticeParseResult {
+  const invalid = (message: string, cause?: unknown): NoticeParseResult => invalidNotice(service, message, cause);
+  const tooDeep = (): NoticeParseResult => invalid(`config is nested deeper than ${MAX_NOTICE_CONFIG_DEPTH} levels`);
   if (data.byteLength > maxBytes) {
     return invalid(`payload is ${data.byteLength} bytes, above the ${maxBytes}-byte limit`);
   }
@@ -39,10 +62,15 @@ export function parseNotice(
     text = decoder.decode(data);
     const cached = lastValid.get(service);
     if (cached !== undefined && cached.text === text) return { ok: true, notice: copyJson(cached.notice) };
+    // Before anything recursive (the schema, copyJson, the client's merge) sees the value.
+    if (jsonNestingExceeds(text, MAX_NOTICE_CONFIG_DEPTH + 1)) return tooDeep();
     raw = JSON.parse(text);
   } catch (error) {
     return invalid('payload is not JSON', error);
   }
+  // Older hubs send `config` as a JSON-encoded string, which the schema parses: bound it the same way.
+  const config = typeof raw === 'object' && raw !== null ? (raw as { config?: unknown }).config : undefined;
+  if (typeof config === 'string' && jsonNestingExceeds(config, MAX_NOTICE_CONFIG_DEPTH)) return tooDeep();
   const parsed = noticeSchema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];

@@ -231,6 +231,47 @@ describe('NatsWatcher on the shared nats-server', () => {
     expect(r.notices).toEqual([]);
   });
 
+  it('a 20 000-level notice is reported once and breaks nothing: later notices and the handed connection keep flowing (issue 9 #6)', async () => {
+    const { prefix, a } = uniqueNames();
+    const r = recorder();
+    const warnings: string[] = [];
+    const nc = await connect({ servers: SHARED_NATS });
+    cleanups.push(() => nc.close());
+    // The application's own subscription on the connection it hands to the client.
+    const appSubject = `${prefix}.app-own`;
+    const appMessages: string[] = [];
+    nc.subscribe(appSubject, { callback: (_error, message) => appMessages.push(message.string()) });
+    const w = new NatsWatcher({
+      services: [a],
+      subjectPrefix: prefix,
+      connection: nc,
+      ...r.options,
+      logger: { ...r.options.logger, warn: (_obj, msg) => warnings.push(msg ?? '') },
+    });
+    cleanups.push(() => w.close());
+    await w.start();
+
+    const deep = `{"service_name":"${a}","config":{"a":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_001)}}`;
+    expect(deep.length).toBeGreaterThan(117_000);
+    await publish(`${prefix}.${a}`, enc(deep));
+    await publish(appSubject, enc('after the deep notice'));
+    await publish(`${prefix}.${a}`, enc({ service_name: a, revision: 2 }));
+
+    await waitFor(() => r.notices.length === 1 && appMessages.length === 1, 5_000, 'the valid notice and the app message');
+    expect(r.notices[0]?.notice.revision).toBe(2);
+    expect(r.invalid).toHaveLength(1);
+    expect(r.invalid[0]?.error.code).toBe('NOTICE_INVALID');
+    expect(r.invalid[0]?.error.message).toMatch(/nested deeper than 64/);
+    expect(warnings).toEqual(['dropped invalid NATS notice']);
+    expect(appMessages).toEqual(['after the deep notice']);
+    expect(w.state).toBe('connected');
+    expect(nc.isClosed()).toBe(false);
+    // Still alive a round later, for both subscriptions.
+    await publish(appSubject, enc('again'));
+    await publish(`${prefix}.${a}`, enc({ service_name: a, revision: 3 }));
+    await waitFor(() => r.notices.length === 2 && appMessages.length === 2, 5_000, 'second round');
+  });
+
   it('rejects programmer errors in the constructor', () => {
     const r = recorder();
     const base = { ...r.options, servers: SHARED_NATS };

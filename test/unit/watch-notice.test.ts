@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseNotice } from '../../src/watch/notice.js';
+import { jsonNestingExceeds } from '../../src/watch/json-depth.js';
+import { MAX_NOTICE_CONFIG_DEPTH, parseNotice } from '../../src/watch/notice.js';
 
 const enc = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -58,5 +59,55 @@ describe('parseNotice', () => {
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.error.message).toMatch(/limit/);
     expect(parseNotice('svc-a', big, 4096).ok).toBe(true);
+  });
+
+  it('rejects a 20 000-level notice (issue 9 #6) with NOTICE_INVALID instead of overflowing the stack', () => {
+    const deep = `{"service_name":"svc-a","config":{"a":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_001)}}`;
+    expect(deep.length).toBeGreaterThan(100_000);
+    const r = parseNotice('svc-a', enc(deep));
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.error.code).toBe('NOTICE_INVALID');
+      expect(r.error.message).toMatch(/nested deeper than 64 levels/);
+    }
+    const arrays = parseNotice('svc-a', enc(`{"service_name":"svc-a","config":{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`));
+    expect(arrays.ok).toBe(false);
+  });
+
+  it('accepts a config exactly as deep as the hub accepts (64 levels), rejects 65', () => {
+    const nested = (levels: number): unknown => {
+      let v: unknown = 1;
+      for (let i = 0; i < levels; i++) v = { k: v };
+      return v;
+    };
+    expect(parseNotice('svc-a', enc({ service_name: 'svc-a', config: nested(MAX_NOTICE_CONFIG_DEPTH) })).ok).toBe(true);
+    expect(parseNotice('svc-a', enc({ service_name: 'svc-a', config: nested(MAX_NOTICE_CONFIG_DEPTH + 1) })).ok).toBe(false);
+  });
+
+  it('bounds a config sent as a JSON string (original hub format) the same way', () => {
+    const inner = `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`;
+    const r = parseNotice('svc-a', enc({ service_name: 'svc-a', config: inner }));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.message).toMatch(/nested deeper/);
+  });
+
+  it('does not count brackets inside strings, escaped quotes included', () => {
+    const r = parseNotice('svc-a', enc({ service_name: 'svc-a', config: { s: `\\"${'[{'.repeat(5_000)}"` } }));
+    expect(r.ok).toBe(true);
+  });
+});
+
+describe('jsonNestingExceeds', () => {
+  it.each([
+    ['1', 0, false],
+    ['{}', 0, true],
+    ['{}', 1, false],
+    ['[[1],[2]]', 2, false],
+    ['[[[1]]]', 2, true],
+    ['"[[[["', 0, false],
+    ['["\\\\",[[1]]]', 2, true],
+    ['["\\"[[",1]', 1, false],
+  ])('%s with max %i → %s', (text, max, expected) => {
+    expect(jsonNestingExceeds(text, max)).toBe(expected);
   });
 });
