@@ -5,6 +5,7 @@
  */
 import { Agent, type Dispatcher } from 'undici';
 import { ConfigError, HubHttpError } from '../errors.js';
+import { jsonTextExceedsDepth, MAX_CONFIG_DEPTH, valueExceedsDepth } from '../json-depth.js';
 import type { Logger } from '../logger.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry.js';
 import { type ConfigDocument, configDocumentSchema, errorBodySchema } from './wire.js';
@@ -34,6 +35,12 @@ export interface FetchOptions {
   etag?: string | undefined;
   /** Called each time every hub has failed one round with a retryable error, before the backoff. */
   onRoundFailed?: (() => void) | undefined;
+  /**
+   * Abandons this fetch: the request in flight is aborted and a backoff or `Retry-After` wait ends at once;
+   * the fetch rejects with `HUB_UNREACHABLE` (cause: the signal's reason). `close()` does the same for
+   * every fetch, with `CLIENT_CLOSED`.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /** A failed attempt, classified once: retry it (maybe elsewhere) or give up. */
@@ -69,13 +76,14 @@ export class HubTransport {
 
   async fetchConfig(service: string, options: FetchOptions = {}): Promise<FetchResult> {
     const { hubUrls, retries } = this.#settings;
+    const { signal } = options;
     let last: AttemptFailure | undefined;
     for (let round = 0; round <= retries; round++) {
-      if (round > 0) await this.#sleep(this.#delayBeforeRound(round, last));
+      if (round > 0) await this.#sleep(this.#delayBeforeRound(round, last), signal);
       for (let i = 0; i < hubUrls.length; i++) {
         const index = (this.#preferred + i) % hubUrls.length;
         const hubUrl = hubUrls[index]!;
-        const outcome = await this.#attempt(hubUrl, service, options);
+        const outcome = await this.#attempt(hubUrl, service, options.etag, signal);
         if (!('error' in outcome)) {
           this.#preferred = index;
           return outcome;
@@ -99,12 +107,18 @@ export class HubTransport {
     return Math.max(backoff, last?.retryAfterMs ?? 0);
   }
 
-  async #attempt(hubUrl: string, service: string, options: FetchOptions): Promise<FetchResult | AttemptFailure> {
+  async #attempt(
+    hubUrl: string,
+    service: string,
+    etag: string | undefined,
+    caller: AbortSignal | undefined,
+  ): Promise<FetchResult | AttemptFailure> {
     if (this.#closing.signal.aborted) return closedFailure(service);
+    if (caller?.aborted) return abortedFailure(service, caller);
     const url = this.#url(hubUrl, service);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#settings.apiKey !== undefined) headers['x-api-key'] = this.#settings.apiKey;
-    if (options.etag !== undefined) headers['if-none-match'] = options.etag;
+    if (etag !== undefined) headers['if-none-match'] = etag;
     // One controller for the deadline and close(): `AbortSignal.timeout` + `AbortSignal.any` cost a timer,
     // two signals and their dependency bookkeeping per request (bench figure 3: 1 000 requests per change).
     const controller = new AbortController();
@@ -117,12 +131,26 @@ export class HubTransport {
     timer.unref();
     const closing = this.#closing.signal;
     const onClose = (): void => controller.abort(closing.reason);
+    const onCallerAbort = (): void => controller.abort(caller?.reason);
     closing.addEventListener('abort', onClose, { once: true });
+    caller?.addEventListener('abort', onCallerAbort, { once: true });
     try {
       const response = await this.#dispatcher.request({ origin: url.origin, path: url.path, method: 'GET', headers, signal });
-      return await this.#interpret(response, hubUrl, service, signal);
-    } catch (cause) {
+      const outcome = await this.#interpret(response, hubUrl, service, signal);
       if (closing.aborted) return closedFailure(service);
+      if (caller?.aborted) return abortedFailure(service, caller);
+      return outcome;
+    } catch (cause) {
+      // Only the request and the body read throw here: everything else is classified in #interpret.
+      if (closing.aborted) return closedFailure(service);
+      if (caller?.aborted) return abortedFailure(service, caller);
+      if (cause instanceof ResponseTooLargeError) {
+        // The hub (or a proxy) answered, just too much: not a network error, and the same hub would say it again.
+        return {
+          error: new ConfigError('HUB_RESPONSE_INVALID', `hub ${url.origin} sent ${cause.message}`, { service, cause }),
+          retryable: false,
+        };
+      }
       const reason = timedOut ? `no answer within ${this.#settings.requestTimeoutMs} ms` : describe(cause);
       return {
         error: new ConfigError('HUB_UNREACHABLE', `hub ${url.origin} unreachable: ${reason}`, { service, cause }),
@@ -131,6 +159,7 @@ export class HubTransport {
     } finally {
       clearTimeout(timer);
       closing.removeEventListener('abort', onClose);
+      caller?.removeEventListener('abort', onCallerAbort);
     }
   }
 
@@ -146,6 +175,11 @@ export class HubTransport {
     return cached;
   }
 
+  /**
+   * Classifies an answer by its status first: the body only refines it. A proxy in front of the hub answers
+   * 401/403/404/503 with HTML or nothing at all; that must still be UNAUTHORIZED (the 401 back-off),
+   * CONFIG_NOT_FOUND, or a retryable 5xx that keeps its `Retry-After` — never a parse error.
+   */
   async #interpret(
     response: Dispatcher.ResponseData,
     hubUrl: string,
@@ -157,57 +191,69 @@ export class HubTransport {
       await response.body.dump();
       return { kind: 'not-modified', hubUrl };
     }
+    if (status !== 200) return failureForStatus(status, headers, await this.#readDetail(response, signal), service);
     const text = await readLimited(response.body, this.#settings.maxResponseBytes, signal);
+    if (jsonTextExceedsDepth(text, MAX_CONFIG_DEPTH + 1)) return deepDocumentFailure(service);
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch (cause) {
-      // A cut connection shows up here as truncated JSON: worth another attempt.
+      // A 200 whose body is not JSON (a captive proxy page, a cut body): another attempt or hub may do better.
       return {
-        error: new ConfigError('HUB_RESPONSE_INVALID', `hub answered ${status} with a body that is not JSON`, {
-          service,
-          cause,
-        }),
-        retryable: status === 200 || isRetryableStatus(status),
+        error: new ConfigError('HUB_RESPONSE_INVALID', `hub answered ${status} with a body that is not JSON`, { service, cause }),
+        retryable: true,
       };
     }
-    if (status === 200) {
-      const parsed = configDocumentSchema.safeParse(body);
-      if (!parsed.success || parsed.data.service_name !== service) {
-        return {
-          error: new ConfigError('HUB_RESPONSE_INVALID', `hub document for ${service} does not follow the wire contract`, {
-            service,
-            cause: parsed.error,
-          }),
-          retryable: false,
-        };
-      }
-      const etag = headers.etag;
-      return { kind: 'document', document: parsed.data, etag: typeof etag === 'string' ? etag : undefined, hubUrl };
+    const stringConfig = typeof (body as { config?: unknown } | null)?.config === 'string';
+    const parsed = configDocumentSchema.safeParse(body);
+    if (!parsed.success || parsed.data.service_name !== service) {
+      return {
+        error: new ConfigError('HUB_RESPONSE_INVALID', `hub document for ${service} does not follow the wire contract`, {
+          service,
+          cause: parsed.error,
+        }),
+        retryable: false,
+      };
     }
-    const detail = errorBodySchema.safeParse(body).data?.detail;
-    if (status === 404) return { error: new HubHttpError('CONFIG_NOT_FOUND', status, detail, { service }), retryable: false };
-    if (status === 401 || status === 403) {
-      return { error: new HubHttpError('UNAUTHORIZED', status, detail, { service }), retryable: false };
-    }
-    return {
-      error: new HubHttpError('HUB_ERROR', status, detail, { service }),
-      retryable: isRetryableStatus(status),
-      retryAfterMs: parseRetryAfter(headers['retry-after']),
-    };
+    // An older hub's string-encoded config escaped the text scan above.
+    if (stringConfig && valueExceedsDepth(parsed.data.config, MAX_CONFIG_DEPTH)) return deepDocumentFailure(service);
+    const etag = headers.etag;
+    return { kind: 'document', document: parsed.data, etag: typeof etag === 'string' ? etag : undefined, hubUrl };
   }
 
-  #sleep(ms: number): Promise<void> {
-    if (ms <= 0) return Promise.resolve();
+  /** The `detail` of an error answer, if its body is a JSON error object; anything else (HTML, empty, cut, oversize) is none. */
+  async #readDetail(response: Dispatcher.ResponseData, signal: AbortSignal): Promise<unknown> {
+    let text: string;
+    try {
+      text = await readLimited(response.body, this.#settings.maxResponseBytes, signal);
+    } catch {
+      return undefined;
+    }
+    try {
+      return errorBodySchema.safeParse(JSON.parse(text)).data?.detail;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Waits between rounds. The timer is `unref()`'d (a `Retry-After` wait never holds the process) and ends at
+   * once on close() or the caller's abort; the next attempt then reports CLIENT_CLOSED or the abort.
+   */
+  #sleep(ms: number, caller: AbortSignal | undefined): Promise<void> {
+    const closing = this.#closing.signal;
+    if (ms <= 0 || closing.aborted || caller?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
-      const signal = this.#closing.signal;
+      timer.unref();
       function done(): void {
         clearTimeout(timer);
-        signal.removeEventListener('abort', done);
+        closing.removeEventListener('abort', done);
+        caller?.removeEventListener('abort', done);
         resolve();
       }
-      signal.addEventListener('abort', done, { once: true });
+      closing.addEventListener('abort', done, { once: true });
+      caller?.addEventListener('abort', done, { once: true });
     });
   }
 
@@ -223,6 +269,49 @@ export class HubTransport {
 
 function closedFailure(service: string): AttemptFailure {
   return { error: new ConfigError('CLIENT_CLOSED', 'the client is closed', { service }), retryable: false };
+}
+
+function abortedFailure(service: string, signal: AbortSignal): AttemptFailure {
+  return {
+    error: new ConfigError('HUB_UNREACHABLE', `fetch of ${service} abandoned: ${describe(signal.reason)}`, {
+      service,
+      cause: signal.reason,
+    }),
+    retryable: false,
+  };
+}
+
+function deepDocumentFailure(service: string): AttemptFailure {
+  return {
+    error: new ConfigError('HUB_RESPONSE_INVALID', `hub document for ${service} is nested deeper than ${MAX_CONFIG_DEPTH} levels`, {
+      service,
+    }),
+    retryable: false,
+  };
+}
+
+/** An error answer, classified by its status alone (pure); `detail` only enriches the message. */
+function failureForStatus(
+  status: number,
+  headers: Dispatcher.ResponseData['headers'],
+  detail: unknown,
+  service: string,
+): AttemptFailure {
+  if (status === 404) return { error: new HubHttpError('CONFIG_NOT_FOUND', status, detail, { service }), retryable: false };
+  if (status === 401 || status === 403) return { error: new HubHttpError('UNAUTHORIZED', status, detail, { service }), retryable: false };
+  return {
+    error: new HubHttpError('HUB_ERROR', status, detail, { service }),
+    retryable: isRetryableStatus(status),
+    retryAfterMs: parseRetryAfter(headers['retry-after']),
+  };
+}
+
+/** The body went past `maxResponseBytes`: the answer is invalid, not the network. */
+class ResponseTooLargeError extends Error {
+  constructor(limit: number) {
+    super(`a response larger than ${limit} bytes`);
+    this.name = 'ResponseTooLargeError';
+  }
 }
 
 /**
@@ -245,7 +334,7 @@ function readLimited(body: Dispatcher.ResponseData['body'], limit: number, signa
       if (settled) return;
       const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
       size += buf.length;
-      if (size > limit) fail(new Error(`response larger than ${limit} bytes`));
+      if (size > limit) fail(new ResponseTooLargeError(limit));
       else if (signal.aborted) fail(signal.reason);
       else chunks.push(buf);
     }
