@@ -150,6 +150,100 @@ function invalid(message: string): ConfigError {
   return new ConfigError('INVALID_OPTIONS', message);
 }
 
+/*
+ * The keys each options object accepts. `satisfies Record<keyof …, true>` keeps these lists in step with the
+ * interfaces above: adding an option to an interface without listing it here is a type error.
+ */
+const CLIENT_KEYS = {
+  hubUrl: true,
+  apiKey: true,
+  services: true,
+  cacheTtlMs: true,
+  startupTimeoutMs: true,
+  strictStartup: true,
+  snapshotDir: true,
+  transport: true,
+  recovery: true,
+  nats: true,
+  pollIntervalMs: true,
+  env: true,
+  logger: true,
+} as const satisfies Record<keyof ConfigClientOptions, true>;
+const TRANSPORT_KEYS = {
+  connectTimeoutMs: true,
+  requestTimeoutMs: true,
+  retries: true,
+  retryBaseDelayMs: true,
+  retryMaxDelayMs: true,
+  maxRetryAfterMs: true,
+  keepAliveTimeoutMs: true,
+  maxResponseBytes: true,
+  dispatcher: true,
+} as const satisfies Record<keyof TransportOptions, true>;
+const RECOVERY_KEYS = { minDelayMs: true, maxDelayMs: true, unauthorizedDelayMs: true } as const satisfies Record<
+  keyof RecoveryOptions,
+  true
+>;
+// `connectOptions` is passed to nats as it is; nats checks its own options.
+const NATS_KEYS = {
+  servers: true,
+  connection: true,
+  subjectPrefix: true,
+  applyPayload: true,
+  connectOptions: true,
+} as const satisfies Record<keyof NatsOptions, true>;
+const SERVICE_KEYS = { schema: true, defaults: true, env: true } as const satisfies Record<keyof ServiceDefinition, true>;
+
+/** Edit distance, for "did you mean"; option names are short, so the quadratic table is cheap. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min((row[j] ?? 0) + 1, (next[j - 1] ?? 0) + 1, (row[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length] ?? 0;
+}
+
+function closest(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of known) {
+    const c = candidate.toLowerCase();
+    // A case slip (`pollIntervalMS`) is the nearest miss; a short prefix (`snapshot` → `snapshotDir`) a near one.
+    const prefix = c.startsWith(lower) || lower.startsWith(c);
+    const d = c === lower ? 0 : Math.min(distance(lower, c), prefix ? Math.max(1, Math.ceil(Math.abs(c.length - lower.length) / 4)) : Infinity);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+/**
+ * Refuses keys an options object does not know (a typo or a removed option would otherwise be ignored and
+ * the default silently used), naming the key and, when one is close, the option meant.
+ */
+function refuseUnknownKeys(prefix: string, value: object, known: Record<string, true>): void {
+  for (const key of Object.keys(value)) {
+    if (Object.hasOwn(known, key)) continue;
+    const suggestion = closest(key, Object.keys(known));
+    const hint = suggestion === undefined ? '' : ` (did you mean ${JSON.stringify(prefix + suggestion)}?)`;
+    throw invalid(`unknown option ${JSON.stringify(prefix + key)}${hint}`);
+  }
+}
+
+/** An options section must be an object when given. */
+function expectObject(name: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    throw invalid(`${name} must be an object`);
+  }
+}
+
 function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
@@ -160,6 +254,12 @@ function positive(name: string, value: number | undefined, fallback: number, all
 
 export function resolveOptions(options: ConfigClientOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
+  refuseUnknownKeys('', options, CLIENT_KEYS);
+  expectObject('transport', options.transport);
+  expectObject('recovery', options.recovery);
+  expectObject('services', options.services);
+  if (options.transport) refuseUnknownKeys('transport.', options.transport, TRANSPORT_KEYS);
+  if (options.recovery) refuseUnknownKeys('recovery.', options.recovery, RECOVERY_KEYS);
   const hubUrls = (typeof options.hubUrl === 'string' ? [options.hubUrl] : [...(options.hubUrl ?? [])]).map((url) => {
     let parsed: URL;
     try {
@@ -179,6 +279,7 @@ export function resolveOptions(options: ConfigClientOptions): ResolvedOptions {
   for (const [name, def] of Object.entries(options.services ?? {})) {
     if (!isValidServiceName(name)) throw invalid(`service name ${JSON.stringify(name)} must match ^[a-z0-9-]+$ (≤ 100 chars)`);
     if (typeof def !== 'object' || def === null) throw invalid(`service ${name}: definition must be an object`);
+    refuseUnknownKeys(`services.${name}.`, def, SERVICE_KEYS);
     if (def.schema !== undefined && typeof (def.schema as { safeParse?: unknown }).safeParse !== 'function') {
       throw invalid(`service ${name}: schema must be a zod schema`);
     }
@@ -196,7 +297,9 @@ export function resolveOptions(options: ConfigClientOptions): ResolvedOptions {
 
   let nats: ResolvedOptions['nats'];
   if (options.nats) {
+    expectObject('nats', options.nats);
     const n = options.nats;
+    refuseUnknownKeys('nats.', n, NATS_KEYS);
     if (!n.servers && !n.connection) throw invalid('nats needs servers or a connection');
     if (n.servers && n.connection) throw invalid('nats takes servers or a connection, not both');
     const subjectPrefix = n.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
