@@ -16,8 +16,13 @@ import { SnapshotStore } from './snapshot/file-store.js';
 import { NatsWatcher, type NatsState } from './watch/nats-watcher.js';
 import { Poller } from './watch/poller.js';
 
-/** The config type of a service definition: the schema's output, or a JSON object without one. */
-export type ConfigOf<D> = D extends { schema: infer Z extends z.ZodType } ? z.output<Z> : Record<string, unknown>;
+/**
+ * The config type of a service definition: the schema's output, deeply readonly (served values are deeply
+ * frozen and shared by every caller), or a JSON object without one.
+ */
+export type ConfigOf<D> = D extends { schema: infer Z extends z.ZodType }
+  ? import('./types.js').DeepReadonly<z.output<Z>>
+  : Record<string, unknown>;
 
 export interface ConfigStatus extends RuntimeStatus {
   service: string;
