@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from 'nats';
+import { type ConnectionOptions, connect, type NatsConnection } from 'nats';
 import { type BroadcastStatus, DEFAULT_SUBJECT_PREFIX, subjectFor } from '../../src/hub/wire.js';
 import type { OutboxRow, Store } from './store/types.js';
 
@@ -8,6 +8,8 @@ export interface BroadcasterOptions {
   natsUrl?: string | undefined;
   /** Or use this connection (not owned: left open on close). */
   natsConnection?: NatsConnection | undefined;
+  /** Extra options for the connection we open: credentials (`nats-auth.ts`), TLS. */
+  natsOptions?: Partial<ConnectionOptions> | undefined;
   /** @default 1000 */
   relayIntervalMs?: number | undefined;
   /** @default 2000 */
@@ -34,6 +36,7 @@ export class Broadcaster {
   readonly enabled: boolean;
   readonly #store: Store;
   readonly #owned: boolean;
+  readonly #natsOptions: Partial<ConnectionOptions>;
   readonly #intervalMs: number;
   readonly #flushTimeoutMs: number;
   readonly #retentionMs: number;
@@ -57,6 +60,7 @@ export class Broadcaster {
   constructor(options: BroadcasterOptions) {
     this.#store = options.store;
     this.#owned = options.natsConnection === undefined;
+    this.#natsOptions = options.natsOptions ?? {};
     this.enabled = options.natsConnection !== undefined || options.natsUrl !== undefined;
     this.#intervalMs = options.relayIntervalMs ?? 1000;
     this.#flushTimeoutMs = options.flushTimeoutMs ?? 2000;
@@ -94,6 +98,7 @@ export class Broadcaster {
     while (!this.#closed) {
       try {
         const nc = await connect({
+          ...this.#natsOptions,
           servers,
           name: 'central-hub',
           maxReconnectAttempts: -1,

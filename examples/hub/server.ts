@@ -1,5 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
-import type { NatsConnection } from 'nats';
+import type { ConnectionOptions, NatsConnection } from 'nats';
 import { type ApiKeyConfig, Authenticator } from './auth.js';
 import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_MAX_DEPTH, parseJsonBody, secretKeyMatcher } from './body.js';
 import { Broadcaster } from './broadcaster.js';
@@ -26,6 +26,8 @@ export interface HubOptions {
   natsUrl?: string | undefined;
   /** Or an existing NATS connection (not closed by the hub). */
   natsConnection?: NatsConnection | undefined;
+  /** Extra nats options for the `natsUrl` connection: credentials (see `natsAuthFromEnv` in nats-auth.ts), TLS. */
+  natsOptions?: Partial<ConnectionOptions> | undefined;
   /** API keys; ignored when `disableAuth`. With neither, every API request is 401. */
   apiKeys?: readonly ApiKeyConfig[] | undefined;
   /** @default false */
@@ -138,6 +140,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     store,
     natsUrl: options.natsUrl,
     natsConnection: options.natsConnection,
+    natsOptions: options.natsOptions,
     relayIntervalMs: options.relayIntervalMs,
     outboxRetentionMs: options.outboxRetentionMs,
     onError: (message, error) => server.log.warn({ err: error instanceof Error ? error.message : String(error) }, message),

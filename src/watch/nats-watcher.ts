@@ -47,7 +47,11 @@ export interface NatsWatcherOptions {
   maxNoticeBytes?: number;
   /** A validated notice for a watched service. Duplicate or older notices are delivered too: the caller compares revisions. */
   onNotice: (service: string, notice: Notice) => void;
-  /** A malformed, oversize or foreign-service payload; it is dropped after this report. */
+  /**
+   * A malformed, oversize or foreign-service payload (`NOTICE_INVALID`); it is dropped after this report.
+   * Also a subscription the NATS server refused or ended (`NATS_PERMISSION_DENIED`,
+   * `NATS_SUBSCRIPTION_FAILED`): that service then gets no notices, only the poll.
+   */
   onInvalidNotice: (service: string, error: ConfigError) => void;
   /**
    * Called after every reconnect, and after a first connection that only succeeded once start() had
@@ -182,7 +186,13 @@ export class NatsWatcher {
       const { connect } = await import('nats');
       connection = await connect(this.#connectOptions);
     } catch (error) {
-      this.#log.warn({ component: 'nats', err: error }, 'NATS connect failed; retrying in the background');
+      const code = (error as { code?: unknown } | undefined)?.code;
+      if (code === 'AUTHORIZATION_VIOLATION' || code === 'PERMISSIONS_VIOLATION') {
+        // Wrong or missing credentials (`connectOptions` user/pass, token, authenticator): no retry fixes that alone.
+        this.#log.error({ component: 'nats', err: error }, 'NATS refused our credentials; retrying in the background');
+      } else {
+        this.#log.warn({ component: 'nats', err: error }, 'NATS connect failed; retrying in the background');
+      }
       return false;
     }
     if (this.#closing) {
@@ -236,9 +246,7 @@ export class NatsWatcher {
             try {
               if (error) {
                 // e.g. a permissions violation on the subject: the subscription is dead, say so loudly.
-                if (!this.#closing) {
-                  this.#log.error({ component: 'nats', service, err: error }, 'NATS subscription ended with an error');
-                }
+                if (!this.#closing) this.#subscriptionFailed(service, subject, error);
                 return;
               }
               this.#handle(service, message.data);
@@ -280,6 +288,25 @@ export class NatsWatcher {
     }
   }
 
+  /**
+   * nats.js ends a subscription the server refused (`-ERR 'Permissions Violation for Subscription to …'`)
+   * by calling its callback with the error; the connection itself stays up and `state` says `connected`.
+   * Reported through `onInvalidNotice` (the client turns it into an `onError` event) as well as the log,
+   * so a misconfigured NATS user is never silent. The safety-net poll still delivers changes.
+   */
+  #subscriptionFailed(service: string, subject: string, error: unknown): void {
+    const permission = (error as { code?: unknown } | undefined)?.code === 'PERMISSIONS_VIOLATION';
+    this.#log.error({ component: 'nats', service, subject, err: error }, 'NATS subscription ended with an error');
+    const report = new ConfigError(
+      permission ? 'NATS_PERMISSION_DENIED' : 'NATS_SUBSCRIPTION_FAILED',
+      permission
+        ? `the NATS server refused the subscription to ${subject} (permissions violation): no hot reload for ${service}, only the poll`
+        : `the NATS subscription to ${subject} ended: no hot reload for ${service}, only the poll`,
+      { service, cause: error },
+    );
+    this.#call('onInvalidNotice', () => this.#onInvalidNotice(service, report));
+  }
+
   #reportInvalid(service: string, error: ConfigError): void {
     this.#log.warn({ component: 'nats', service, err: error }, 'dropped invalid NATS notice');
     this.#call('onInvalidNotice', () => this.#onInvalidNotice(service, error));
@@ -302,7 +329,11 @@ export class NatsWatcher {
             this.#resync();
             break;
           case 'error':
-            this.#log.warn({ component: 'nats', data: status.data }, 'NATS async error');
+            // e.g. `PERMISSIONS_VIOLATION` with the refused operation and subject in `permissionContext`.
+            this.#log.warn(
+              { component: 'nats', data: status.data, permissionContext: (status as { permissionContext?: unknown }).permissionContext },
+              'NATS async error',
+            );
             break;
           case 'ldm':
             this.#log.info({ component: 'nats' }, 'NATS server entering lame duck mode');

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type ExitInfo, type LabProcess, spawnProcess } from './child-process.js';
@@ -31,6 +31,11 @@ export interface StartNatsOptions {
   timeoutMs?: number;
   /** Extra command-line args. */
   args?: string[];
+  /**
+   * A nats-server configuration (e.g. an `authorization { users = [...] }` block), written to a temp file
+   * passed with `-c`. Command-line flags (address, ports, name, cluster) take precedence over it.
+   */
+  config?: string;
 }
 
 export interface NatsRoute {
@@ -95,6 +100,12 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     if (routes.length > 0) args.push('--routes', routes.join(','));
   }
   if (jsDir) args.push('-js', '-sd', jsDir);
+  const confDir = opts.config !== undefined ? mkdtempSync(path.join(os.tmpdir(), 'natslab-conf-')) : undefined;
+  if (confDir !== undefined) {
+    const confFile = path.join(confDir, 'nats-server.conf');
+    writeFileSync(confFile, opts.config ?? '', { mode: 0o600 });
+    args.unshift('-c', confFile);
+  }
   args.push(...(opts.args ?? []));
 
   const monitorUrl = `http://127.0.0.1:${monitorPort}`;
@@ -156,6 +167,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
   const dispose = async (): Promise<void> => {
     if (proc.running) await proc.stop(3_000);
     if (jsDir && !disposed) rmSync(jsDir, { recursive: true, force: true });
+    if (confDir && !disposed) rmSync(confDir, { recursive: true, force: true });
     disposed = true;
     untrackDir();
   };
@@ -164,6 +176,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     dispose,
     killSync: () => {
       if (jsDir) rmSync(jsDir, { recursive: true, force: true });
+      if (confDir) rmSync(confDir, { recursive: true, force: true });
     },
   });
 
