@@ -5,7 +5,7 @@
  * iteration ends on `break`/`return()`, when the signal aborts, or when the client closes; every pending
  * `next()` then resolves with `done`.
  */
-import type { ChangeListener, ConfigChange } from './refresh.js';
+import type { ChangeListener, ConfigChange } from './runtime/types.js';
 
 export interface ChangeEvent<T> {
   next: T;

@@ -11,7 +11,8 @@ import { isValidServiceName } from './hub/wire.js';
 import type { LayerName } from './layers/merge.js';
 import { getPath, hasPath, splitPath } from './layers/paths.js';
 import { type ConfigClientOptions, type ResolvedOptions, resolveOptions, type ServiceDefinition, type ServicesMap } from './options.js';
-import { type ChangeListener, type RuntimeStatus, ServiceRuntime } from './refresh.js';
+import { ServiceRuntime } from './runtime/service-runtime.js';
+import type { ChangeListener, RuntimeStatus } from './runtime/types.js';
 import { SnapshotStore } from './snapshot/file-store.js';
 import { NatsWatcher, type NatsState } from './watch/nats-watcher.js';
 import { Poller } from './watch/poller.js';
@@ -23,6 +24,9 @@ import { Poller } from './watch/poller.js';
 export type ConfigOf<D> = D extends { schema: infer Z extends z.ZodType }
   ? import('./types.js').DeepReadonly<z.output<Z>>
   : Record<string, unknown>;
+
+/** Any name when no services are declared; `never` (a type error) once they are: only declared names pass. */
+export type UndeclaredName<S> = string extends keyof S ? string : never;
 
 export interface ConfigStatus extends RuntimeStatus {
   service: string;
@@ -73,7 +77,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
 
   /** The service's config: fresh from cache, else the hub, else the fallback chain. */
   get<K extends keyof S & string>(name: K): Promise<ConfigOf<S[K]>>;
-  get(name: string): Promise<Record<string, unknown>>;
+  get(name: UndeclaredName<S>): Promise<Record<string, unknown>>;
   get(name: string): Promise<unknown> {
     const hit = this.#fresh.get(name);
     if (hit !== undefined) return hit;
@@ -86,14 +90,14 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
 
   /** Fetches the service's config from the hub now (joins a fetch in flight, else starts one). */
   async refresh<K extends keyof S & string>(name: K): Promise<ConfigOf<S[K]>>;
-  async refresh(name: string): Promise<Record<string, unknown>>;
+  async refresh(name: UndeclaredName<S>): Promise<Record<string, unknown>>;
   async refresh(name: string): Promise<unknown> {
     if (this.#closed) throw closedError(name);
     const runtime = this.#runtime(name);
     if (runtime instanceof ConfigError) throw runtime;
     if (!runtime.hasValue) return this.get(name);
     this.#startWatching(runtime);
-    return runtime.refresh('refresh', true);
+    return runtime.refresh();
   }
 
   /**
@@ -101,7 +105,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
    * unsubscribe function. Listener errors are reported through `onError`, never thrown.
    */
   onChange<K extends keyof S & string>(name: K, listener: ChangeListener<ConfigOf<S[K]>>): () => void;
-  onChange(name: string, listener: ChangeListener<Record<string, unknown>>): () => void;
+  onChange(name: UndeclaredName<S>, listener: ChangeListener<Record<string, unknown>>): () => void;
   onChange(name: string, listener: ChangeListener<never>): () => void {
     if (this.#closed) throw closedError(name);
     const runtime = this.#runtime(name);
@@ -114,10 +118,10 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
    * client.changes(name, { signal }))`. Ends on `break`, when `signal` aborts, or when the client closes.
    */
   changes<K extends keyof S & string>(name: K, options?: ChangeStreamOptions): AsyncIterableIterator<ChangeEvent<ConfigOf<S[K]>>>;
-  changes(name: string, options?: ChangeStreamOptions): AsyncIterableIterator<ChangeEvent<Record<string, unknown>>>;
+  changes(name: UndeclaredName<S>, options?: ChangeStreamOptions): AsyncIterableIterator<ChangeEvent<Record<string, unknown>>>;
   changes(name: string, options: ChangeStreamOptions = {}): AsyncIterableIterator<ChangeEvent<unknown>> {
     return changeStream<unknown>(
-      (listener) => this.onChange(name, listener as ChangeListener<Record<string, unknown>>),
+      (listener) => this.onChange(name as UndeclaredName<S>, listener as ChangeListener<Record<string, unknown>>),
       (end) => {
         this.#streamEnds.add(end);
         return () => this.#streamEnds.delete(end);
@@ -134,8 +138,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
     };
   }
 
-  status(name: keyof S & string): ConfigStatus;
-  status(name: string): ConfigStatus;
+  status(name: (keyof S & string) | UndeclaredName<S>): ConfigStatus;
   status(name: string): ConfigStatus {
     const runtime = this.#runtime(name);
     if (runtime instanceof ConfigError) throw runtime;
@@ -143,20 +146,19 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
   }
 
   /** Which layer the value at `path` (dotted) came from; values at critical paths are redacted. */
-  explain(name: keyof S & string, path: string): Explanation;
-  explain(name: string, path: string): Explanation;
+  explain(name: (keyof S & string) | UndeclaredName<S>, path: string): Explanation;
   explain(name: string, path: string): Explanation {
     const runtime = this.#runtimes.get(name);
     const parts = splitPath(path);
     const dotted = parts.join('.');
     const provenance = runtime?.provenance;
     if (!runtime || !provenance) return { service: name, path: dotted, layer: 'absent', value: undefined };
-    const critical = runtime.criticalPaths.find((c) => dotted === c || dotted.startsWith(`${c}.`) || c.startsWith(`${dotted}.`));
-    const envVariable = critical === dotted ? runtime.envVariableFor(dotted) : undefined;
+    const envVariable = runtime.criticalPaths.includes(dotted) ? runtime.envVariableFor(dotted) : undefined;
     const served = runtime.committedValue;
     if (!hasPath(served, parts)) return { service: name, path: dotted, layer: 'absent', value: undefined, envVariable };
-    const value = getPath(served, parts);
-    const shown = critical !== undefined ? REDACTED : value;
+    // No path ever shows a critical value: at or below a critical path the value is redacted; above one
+    // (the root included) the critical leaves inside it are.
+    const shown = redactCritical(getPath(served, parts), parts, runtime.criticalPaths);
     const exact = provenance.get(dotted);
     if (exact) return { service: name, path: dotted, layer: exact, value: shown, envVariable };
     // Provenance is recorded before validation; leaves the schema stripped are not served, so not listed.
@@ -165,7 +167,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
       if ((leaf.startsWith(`${dotted}.`) || dotted === '') && hasPath(served, splitPath(leaf))) leaves[leaf] = layer;
     }
     const layers = new Set(Object.values(leaves));
-    const layer = layers.size === 0 ? (value === undefined ? 'absent' : 'schema') : layers.size === 1 ? [...layers][0]! : 'mixed';
+    const layer = layers.size === 0 ? (shown === undefined ? 'absent' : 'schema') : layers.size === 1 ? [...layers][0]! : 'mixed';
     return { service: name, path: dotted, layer, value: shown, envVariable, leaves };
   }
 
@@ -191,7 +193,13 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
     if (!isValidServiceName(name)) {
       return new ConfigError('INVALID_SERVICE_NAME', `service name ${JSON.stringify(String(name)).slice(0, 120)} must match ^[a-z0-9-]+$ (≤ 100 chars)`);
     }
-    const definition: ServiceDefinition = this.#options.services[name] ?? {};
+    const declared = this.#options.services;
+    if (Object.keys(declared).length > 0 && !Object.hasOwn(declared, name)) {
+      // A declared client knows its services: an unknown name is a bug (or input reaching `get`), and would
+      // otherwise cost a runtime, a poll timer and no hot reload for the life of the client.
+      return new ConfigError('SERVICE_NOT_DECLARED', `service ${name} is not declared in \`services\` (declared: ${Object.keys(declared).join(', ')})`, { service: name });
+    }
+    const definition: ServiceDefinition = declared[name] ?? {};
     const runtime = new ServiceRuntime({
       name,
       definition,
@@ -214,7 +222,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
         intervalMs: pollIntervalMs,
         // While failing, the recovery timer owns the retries; the poll would only add load.
         tick: async () => {
-          if (runtime.hasValue && !runtime.failing) await runtime.refresh('poll');
+          await runtime.poll();
         },
         onError: () => undefined,
       });
@@ -231,7 +239,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
         connection: nats.connection,
         connectOptions: nats.connectOptions,
         logger: this.#options.logger,
-        onNotice: (service, notice) => this.#runtimes.get(service)?.handleNotice(notice, nats.applyPayload),
+        onNotice: (service, notice, verified?: boolean) => this.#runtimes.get(service)?.handleNotice(notice, verified === true),
         onInvalidNotice: (_service, error) => this.#reportError(error),
         onResync: () => this.#resync(),
       });
@@ -251,7 +259,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
 
   /** Notices may have been missed: refetch every service that has a value or is loading one. */
   #resync(): void {
-    for (const r of this.#runtimes.values()) if (r.hasValue || r.fetching) r.refresh('nats', true).catch(() => undefined);
+    for (const runtime of this.#runtimes.values()) runtime.resync();
   }
 
   #reportError(error: ConfigError): void {
@@ -264,6 +272,27 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
       }
     }
   }
+}
+
+/** `value` (found at `at`) with every critical value at or below it replaced by `[redacted]`. */
+function redactCritical(value: unknown, at: readonly string[], criticalPaths: readonly string[]): unknown {
+  const dotted = at.join('.');
+  if (criticalPaths.some((c) => dotted === c || dotted.startsWith(`${c}.`))) return REDACTED;
+  let out = value;
+  for (const critical of criticalPaths) {
+    const inside = dotted === '' ? splitPath(critical) : critical.startsWith(`${dotted}.`) ? splitPath(critical).slice(at.length) : undefined;
+    if (inside && hasPath(out, inside)) out = replacePath(out, inside);
+  }
+  return out;
+}
+
+/** A copy of `root` (plain objects copied along `path` only) with `[redacted]` at `path`. */
+function replacePath(root: unknown, path: readonly string[]): unknown {
+  const [head, ...rest] = path;
+  if (head === undefined) return REDACTED;
+  const copy = { ...(root as Record<string, unknown>) };
+  copy[head] = replacePath(copy[head], rest);
+  return copy;
 }
 
 function closedError(service: string): ConfigError {

@@ -21,7 +21,10 @@ export type ConfigErrorCode =
   | 'NATS_PERMISSION_DENIED'
   | 'NATS_SUBSCRIPTION_FAILED'
   | 'LISTENER_FAILED'
-  | 'SNAPSHOT_INVALID';
+  | 'SNAPSHOT_INVALID'
+  | 'SNAPSHOT_WRITE_FAILED'
+  | 'HUB_REVISION_REGRESSED'
+  | 'SERVICE_NOT_DECLARED';
 
 export interface ConfigErrorOptions {
   /** The service the error is about, when there is one. */

@@ -18,7 +18,7 @@ export type {
   ServicesMap,
   TransportOptions,
 } from './options.js';
-export type { ChangeListener, ChangeSource, ConfigChange, ConfigSource } from './refresh.js';
+export type { ChangeListener, ChangeSource, ConfigChange, ConfigSource } from './runtime/types.js';
 export type { ChangeEvent, ChangeStreamOptions } from './change-stream.js';
 export type { LayerName } from './layers/merge.js';
 export type { EnvMapping, EnvSource } from './layers/env.js';

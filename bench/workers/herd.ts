@@ -2,6 +2,7 @@
  * Herd worker: N ConfigClients (no NATS; safety-net poll on) that all call `get` at one wall-clock instant
  * chosen by the parent. Reports when each was configured and, on request, where their values come from.
  */
+import type { ServicesMap } from '../../src/options.js';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { ConfigClient } from '../../src/index.js';
@@ -28,7 +29,7 @@ async function start(m: Start): Promise<void> {
         hubUrl: m.hubUrl,
         snapshotDir: false,
         pollIntervalMs: m.pollIntervalMs,
-        services: { [m.service]: { schema } },
+        services: { [m.service]: { schema } } as ServicesMap,
       }),
     );
   }

@@ -4,6 +4,7 @@
  * (timeOrigin + now, comparable across processes on one machine); once all N clients saw round r the
  * stamps go back to the parent.
  */
+import type { ServicesMap } from '../../src/options.js';
 import { connect, type NatsConnection } from 'nats';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
@@ -41,7 +42,7 @@ async function start(m: Start): Promise<void> {
       // The initial load of 1 000 clients at once is figure 5's subject, not this one's: give it time.
       startupTimeoutMs: 60_000,
       nats,
-      services: { [m.service]: { schema } },
+      services: { [m.service]: { schema } } as ServicesMap,
     });
     clients.push(client);
     client.onChange(m.service, (next) => {

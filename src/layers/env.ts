@@ -17,20 +17,26 @@ export interface EnvLayer {
   values: PlainObject;
   /** Dotted path → env var name, for the paths that are set. */
   sources: Map<string, string>;
+  /** Dotted path → env var name, for the critical paths whose variable is not set. */
+  missing: Map<string, string>;
 }
 
 export function readEnvLayer(mapping: EnvMapping | undefined, env: EnvSource, schema: z.ZodType | undefined): EnvLayer {
   const values: PlainObject = {};
   const sources = new Map<string, string>();
-  if (!mapping) return { values, sources };
+  const missing = new Map<string, string>();
+  if (!mapping) return { values, sources, missing };
   for (const [path, variable] of Object.entries(mapping)) {
     const raw = env[variable];
-    if (raw === undefined) continue;
     const parts = splitPath(path);
+    if (raw === undefined) {
+      missing.set(parts.join('.'), variable);
+      continue;
+    }
     setPath(values, parts, schema ? coerceEnvValue(raw, schema, parts) : raw);
     sources.set(parts.join('.'), variable);
   }
-  return { values, sources };
+  return { values, sources, missing };
 }
 
 export function coerceEnvValue(raw: string, schema: z.ZodType, path: readonly string[]): unknown {

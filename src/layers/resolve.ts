@@ -22,6 +22,11 @@ export interface ResolveInput {
 export interface Resolved {
   /** The validated, deeply frozen config. */
   value: unknown;
+  /**
+   * The merged plain JSON before the schema ran: changes are detected on this, not on `value`, because
+   * schema transforms (`z.coerce.date()`, URLs, class instances) make output values incomparable.
+   */
+  plain: PlainObject;
   /** The hub layer as applied: sanitized, critical paths removed. */
   hub: PlainObject | undefined;
   provenance: Provenance;
@@ -55,11 +60,25 @@ export function resolveConfig(input: ResolveInput): Resolved {
     ['env', input.env.values],
   ];
   const merged = mergeLayers(layers);
-  const value = validate(input.service, input.schema, merged.value);
-  return { value: deepFreeze(value), hub, provenance: merged.provenance, droppedCriticalPaths: dropped };
+  const value = validate(input.service, input.schema, merged.value, input.env.missing);
+  return { value: deepFreeze(value), plain: merged.value, hub, provenance: merged.provenance, droppedCriticalPaths: dropped };
 }
 
-export function validate(service: string, schema: z.ZodType | undefined, value: PlainObject): unknown {
+/** The unset environment variable behind an issue at `path` (at, above or below a critical path). */
+function missingVariable(path: string, missing: ReadonlyMap<string, string> | undefined): string | undefined {
+  if (!missing) return undefined;
+  for (const [critical, variable] of missing) {
+    if (path === critical || critical.startsWith(`${path}.`) || path.startsWith(`${critical}.`) || path === '') return variable;
+  }
+  return undefined;
+}
+
+export function validate(
+  service: string,
+  schema: z.ZodType | undefined,
+  value: PlainObject,
+  missingEnv?: ReadonlyMap<string, string>,
+): unknown {
   if (!schema) return value;
   const result = schema.safeParse(value);
   if (result.success) {
@@ -68,11 +87,12 @@ export function validate(service: string, schema: z.ZodType | undefined, value: 
     }
     return result.data;
   }
-  const issues: ConfigIssue[] = result.error.issues.map((issue) => ({
-    path: issue.path.map(String).join('.'),
+  const issues: ConfigIssue[] = result.error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    const variable = missingVariable(path, missingEnv);
     // Zod messages name expected types, never received values, so a secret cannot leak through them.
-    message: issue.message,
-  }));
+    return { path, message: variable ? `${issue.message} (critical value: environment variable ${variable} is not set)` : issue.message };
+  });
   const summary = issues
     .slice(0, 5)
     .map((i) => `${i.path || '(root)'}: ${i.message}`)

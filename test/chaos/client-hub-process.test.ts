@@ -22,7 +22,7 @@ const DB_URL = `postgres://postgres@127.0.0.1:5432/${DB_NAME}`;
 let hub: HubProcess;
 let proxy: TcpProxy;
 let snapshotRoot: string;
-let clients: ConfigClient[] = [];
+let clients: Array<{ close(): Promise<void> }> = [];
 let agents: Dispatcher[] = [];
 
 /** Counted requests with their start times (H1's histogram). */

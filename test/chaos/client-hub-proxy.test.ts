@@ -37,7 +37,7 @@ const PG_SCHEMA = `chaos_hp_${process.pid}_${Date.now().toString(36)}`;
 let hubPort: number;
 let proxy: TcpProxy;
 let snapshotRoot: string;
-let clients: ConfigClient[] = [];
+let clients: Array<{ close(): Promise<void> }> = [];
 let agents: Dispatcher[] = [];
 /** Everything the clients of this file logged or reported (for S6). */
 const logLines: string[] = [];

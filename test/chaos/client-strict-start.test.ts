@@ -5,7 +5,7 @@ import { ConfigClient, isConfigError } from '../../src/index.js';
 import { freePort } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
 
-const clients: ConfigClient[] = [];
+const clients: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
 });

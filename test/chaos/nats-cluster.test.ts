@@ -23,7 +23,7 @@ let hub: Hub;
 const PG_SCHEMA = `chaos_nc_${process.pid}_${Date.now().toString(36)}`;
 let hubUrl: string;
 let snapshotRoot: string;
-let clients: ConfigClient[] = [];
+let clients: Array<{ close(): Promise<void> }> = [];
 
 const write = (service: string, config: Record<string, unknown>) => writeConfig(hub, service, config);
 
@@ -44,7 +44,7 @@ function makeClient(service: string, overrides: Partial<ConfigClientOptions> = {
   return client;
 }
 
-const revisionOf = (client: ConfigClient, service: string) => client.status(service).revision ?? -1;
+const revisionOf = (client: { status(name: string): { revision: number | undefined } }, service: string) => client.status(service).revision ?? -1;
 
 interface Connz {
   connections?: { name?: string; subscriptions_list?: string[] }[];

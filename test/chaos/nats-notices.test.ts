@@ -3,6 +3,7 @@
  * client whose hub is the msw bridge: B6 bad notices, S8 forged notices, S10 prototype pollution via a
  * notice, a snapshot file and a hub body (client side).
  */
+import type { ServicesMap } from '../../src/options.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { delay, HttpResponse, http } from 'msw';
@@ -46,7 +47,7 @@ function makeClient(service: string, overrides: Partial<ConfigClientOptions> = {
 
 const route = (resolver: Parameters<typeof http.get>[1]) => http.get(`${HUB}/api/v1/config/:service`, resolver);
 
-async function connected(client: ConfigClient, service: string) {
+async function connected<S extends ServicesMap>(client: ConfigClient<S>, service: keyof S & string) {
   await client.get(service);
   await vi.waitFor(() => expect(client.status(service).nats).toBe('connected'));
 }

@@ -27,7 +27,7 @@ let hub: Hub;
 const PG_SCHEMA = `chaos_ns_${process.pid}_${Date.now().toString(36)}`;
 let hubUrl: string;
 let snapshotRoot: string;
-let clients: ConfigClient[] = [];
+let clients: Array<{ close(): Promise<void> }> = [];
 let agents: Dispatcher[] = [];
 
 function countingAgent(stats: FetchStats): Dispatcher {
@@ -54,7 +54,7 @@ function makeClient(service: string, natsUrl: string | string[], overrides: Part
   return client;
 }
 
-const revisionOf = (client: ConfigClient, service: string) => client.status(service).revision ?? -1;
+const revisionOf = (client: { status(name: string): { revision: number | undefined } }, service: string) => client.status(service).revision ?? -1;
 
 beforeAll(async () => {
   snapshotRoot = await mkdtemp(join(tmpdir(), 'chaos-nats-'));

@@ -10,7 +10,7 @@ export interface MswClients {
   /** The msw ↔ undici bridge the clients use as their dispatcher (no handlers until a test adds them). */
   agent: MswAgent;
   /** The clients the test made; closed after it. */
-  clients: ConfigClient[];
+  clients: Array<{ close(): Promise<void> }>;
   /** A temp snapshot directory; removed after the test. */
   snapshotDir: string;
 }

@@ -20,7 +20,7 @@ function doc(config: unknown, extra: Record<string, unknown> = {}) {
 }
 
 let agent: MswAgent;
-let clients: ConfigClient[] = [];
+let clients: Array<{ close(): Promise<void> }> = [];
 let snapshotDir: string;
 
 beforeEach(async () => {
@@ -109,14 +109,29 @@ describe('ConfigClient.get', () => {
 
   it('a name without a schema returns the merged JSON object', async () => {
     agent.use(hubRoute(({ params }) => HttpResponse.json({ ...doc({ anything: [1, 2] }), service_name: params.service })));
-    const cfg = await makeClient().get('other-service');
+    const client = new ConfigClient({ hubUrl: HUB, snapshotDir: false, pollIntervalMs: false, transport: { dispatcher: agent }, services: { 'other-service': {} } });
+    clients.push(client);
+    const cfg = await client.get('other-service');
     expect(cfg).toEqual({ anything: [1, 2] });
+  });
+
+  it('with services declared, an undeclared name is refused (SERVICE_NOT_DECLARED) without a request or a runtime', async () => {
+    const client = makeClient();
+    // @ts-expect-error -- only declared names type-check
+    await expect(client.get('other-service')).rejects.toMatchObject({ code: 'SERVICE_NOT_DECLARED' });
+    // @ts-expect-error -- only declared names type-check
+    expect(() => client.status('other-service')).toThrow(expect.objectContaining({ code: 'SERVICE_NOT_DECLARED' }));
+    expect(agent.requests).toHaveLength(0);
   });
 
   it('rejects invalid service names without a request', async () => {
     const client = makeClient();
+    const open = new ConfigClient({ hubUrl: HUB, snapshotDir: false, pollIntervalMs: false, transport: { dispatcher: agent } });
+    clients.push(open);
+    await expect(open.get('Bad Name')).rejects.toMatchObject({ code: 'INVALID_SERVICE_NAME' });
+    await expect(open.get('a.b')).rejects.toMatchObject({ code: 'INVALID_SERVICE_NAME' });
+    // @ts-expect-error -- only declared names type-check
     await expect(client.get('Bad Name')).rejects.toMatchObject({ code: 'INVALID_SERVICE_NAME' });
-    await expect(client.get('a.b')).rejects.toMatchObject({ code: 'INVALID_SERVICE_NAME' });
     expect(agent.requests).toHaveLength(0);
   });
 });
@@ -163,15 +178,21 @@ describe('cache and revalidation', () => {
     expect(seen).toEqual([['operational.batch_size']]);
   });
 
-  it('never moves back to an older revision when a late answer arrives', async () => {
+  it('the hub is authoritative: the answer to a request made after the last commit wins, even with a lower revision, and the regression is reported once', async () => {
     let rev = 5;
     agent.use(hubRoute(() => HttpResponse.json(doc({ operational: { batch_size: rev } }, { revision: rev }))));
     const client = makeClient();
+    const errors: string[] = [];
+    client.onError((e) => errors.push(e.code));
     await client.get(SERVICE);
-    rev = 4;
+    rev = 4; // the hub was restored from a backup
     const after = await client.refresh(SERVICE);
-    expect(after.operational.batch_size).toBe(5);
-    expect(client.status(SERVICE).revision).toBe(5);
+    expect(after.operational.batch_size).toBe(4);
+    expect(client.status(SERVICE)).toMatchObject({ source: 'hub', stale: false, revision: 4 });
+    await client.refresh(SERVICE);
+    expect(errors.filter((c) => c === 'HUB_REVISION_REGRESSED')).toHaveLength(1);
+    rev = 5; // and the client follows the restored hub forward again
+    expect((await client.refresh(SERVICE)).operational.batch_size).toBe(5);
   });
 });
 
@@ -397,7 +418,7 @@ describe('listeners, explain, lifecycle', () => {
     expect(client.explain(SERVICE, 'operational.gap_check_interval_hours')).toMatchObject({ layer: 'defaults', value: 1 });
     expect(client.explain(SERVICE, 'database.password')).toMatchObject({ layer: 'env', value: '[redacted]', envVariable: 'DB_PASSWORD' });
     const db = client.explain(SERVICE, 'database');
-    expect(db).toMatchObject({ layer: 'env', value: '[redacted]' });
+    expect(db).toMatchObject({ layer: 'env', value: { host: '[redacted]', password: '[redacted]' } });
     expect(JSON.stringify(db)).not.toContain('canary-secret-123');
     expect(client.explain(SERVICE, 'operational')).toMatchObject({ layer: 'mixed' });
     expect(client.explain(SERVICE, 'nope')).toMatchObject({ layer: 'absent' });

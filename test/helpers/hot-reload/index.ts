@@ -14,7 +14,7 @@ import { dropSchema, PG_URL, uniqueSchema } from '../hub-fixtures.js';
 import { ConfigClient } from '../../../src/client.js';
 import type { ConfigError } from '../../../src/errors.js';
 import type { ConfigClientOptions, ServicesMap } from '../../../src/options.js';
-import type { ConfigChange } from '../../../src/refresh.js';
+import type { ConfigChange } from '../../../src/runtime/types.js';
 
 export const SHARED_NATS = process.env.HUB_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 export const API = '/api/v1/config';
@@ -225,7 +225,7 @@ export interface Recorded<T = Record<string, unknown>> {
   stop(): void;
 }
 
-export function record<T = Record<string, unknown>>(client: ConfigClient, service: string): Recorded<T> {
+export function record<T = Record<string, unknown>, S extends ServicesMap = ServicesMap>(client: ConfigClient<S>, service: keyof S & string): Recorded<T> {
   const changes: Recorded<T>['changes'] = [];
   const errors: ConfigError[] = [];
   const offChange = client.onChange(service, (next, prev, change) => {

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, HubHttpError } from '../../src/errors.js';
 import type { FetchResult, HubTransport } from '../../src/hub/transport.js';
 import { resolveOptions } from '../../src/options.js';
-import { ServiceRuntime } from '../../src/refresh.js';
+import { ServiceRuntime } from '../../src/runtime/service-runtime.js';
 
 const NAME = 'svc-recovery';
 
