@@ -63,10 +63,16 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
   readonly #streamEnds = new Set<() => void>();
   #watcher: NatsWatcher | undefined;
   #closed: Promise<void> | undefined;
+  /** Aborted by close(): ends fetches in flight, retry waits and snapshot reads at once. */
+  readonly #lifetime = new AbortController();
 
   /** Checks the options (throws `INVALID_OPTIONS`); does no I/O. */
   constructor(options: ConfigClientOptions<S>) {
     this.#options = resolveOptions(options as ConfigClientOptions);
+    if (this.#options.nats && Object.keys(this.#options.services).length === 0) {
+      // Hot reload subscribes per declared service; with none declared it would silently do nothing.
+      throw new ConfigError('INVALID_OPTIONS', 'nats: hot reload needs the services to be declared in `services`');
+    }
     const { transport, hubUrls, apiKey, logger, snapshotDir, cacheTtlMs } = this.#options;
     this.#transport = new HubTransport({ ...transport, hubUrls, apiKey, logger, random: Math.random });
     this.#snapshots = snapshotDir === false ? undefined : new SnapshotStore(snapshotDir);
@@ -174,6 +180,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
   /** Stops timers and watchers, closes what the client opened; later calls fail with `CLIENT_CLOSED`. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      this.#lifetime.abort(closedError(''));
       this.#fresh.clear();
       for (const end of [...this.#streamEnds]) end();
       for (const poller of this.#pollers.values()) poller.stop();
@@ -209,6 +216,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
       fresh: this.#fresh,
       reportError: (error) => this.#reportError(error),
       isClosed: () => this.#closed !== undefined,
+      signal: this.#lifetime.signal,
     });
     this.#runtimes.set(name, runtime);
     return runtime;

@@ -101,7 +101,11 @@ export interface ConfigClientOptions<S extends ServicesMap = ServicesMap> {
   hubUrl: string | readonly string[];
   /** Sent as `X-API-Key`. */
   apiKey?: string | undefined;
-  /** The services this client serves. `get` also accepts other names (untyped, no schema). */
+  /**
+   * The services this client serves. Once any is declared, only declared names are accepted
+   * (`SERVICE_NOT_DECLARED`); with none declared, any name is (untyped, no schema, no hot reload: `nats`
+   * then refuses to start with `INVALID_OPTIONS`).
+   */
   services?: S;
   /** How long a fetched config is fresh; after that it is served stale while one refresh runs. @default 300000 */
   cacheTtlMs?: number;

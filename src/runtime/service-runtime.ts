@@ -32,6 +32,8 @@ export interface RuntimeDeps {
   fresh: { set(name: string, value: Promise<unknown>): void; has(name: string): boolean };
   reportError: (error: ConfigError) => void;
   isClosed: () => boolean;
+  /** Aborted when the client closes. */
+  signal?: AbortSignal | undefined;
 }
 
 /** What is served. `plain` is the merged JSON before the schema: changes are detected on it. */
@@ -254,10 +256,10 @@ export class ServiceRuntime {
     const etag = this.#source === 'notice' ? undefined : this.#committed?.hub?.etag;
     let result: FetchResult;
     try {
-      result = await this.#deps.transport.fetchConfig(this.name, { etag, onRoundFailed });
+      result = await this.#deps.transport.fetchConfig(this.name, { etag, onRoundFailed, signal: this.#deps.signal });
     } catch (error) {
       const failure = asConfigError(error, this.name);
-      if (failure.code === 'CLIENT_CLOSED') throw failure;
+      if (failure.code === 'CLIENT_CLOSED' || this.#deps.isClosed()) throw closedError(this.name);
       if (failure.code === 'CONFIG_NOT_FOUND') return this.#transition({ kind: 'not-found', error: failure, seen, source });
       return this.#transition({ kind: 'failure', error: failure });
     }
@@ -277,7 +279,7 @@ export class ServiceRuntime {
   async #readSnapshot(budgetMs: number): Promise<boolean> {
     const store = this.#deps.snapshots;
     if (!store || this.#committed) return false;
-    const read = await store.read(this.name, { timeoutMs: budgetMs });
+    const read = await store.read(this.name, { timeoutMs: budgetMs, signal: this.#deps.signal });
     if (read.problem) {
       this.#deps.options.logger.warn({ service: this.name, code: read.problem.code, reason: read.problem.message }, 'snapshot ignored');
       this.#deps.reportError(read.problem);
