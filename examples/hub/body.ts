@@ -16,6 +16,8 @@ export const DEFAULT_SECRET_KEY_PATTERNS: readonly string[] = [
   'apikey',
   'credentials',
 ];
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 
 /**
  * Text PostgreSQL's jsonb cannot store: U+0000 (22P05 "unsupported Unicode escape sequence") and lone
@@ -26,11 +28,18 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 const unstorable = (text: string): boolean => text.includes('\u0000') || LONE_SURROGATE.test(text);
 
 /**
- * Parses a request body as JSON and checks it is safe to store: no prototype-polluting keys, no
+ * Parses a request body (bytes: decoded as strict UTF-8) as JSON and checks it is safe to store: no prototype-polluting keys, no
  * nesting deeper than `maxDepth`, only finite numbers. V8's JSON.parse is iterative, so deep input does
  * not blow the stack here; the walk below stops at `maxDepth`.
  */
-export function parseJsonBody(text: string, maxDepth: number = DEFAULT_MAX_DEPTH): unknown {
+export function parseJsonBody(body: string | Uint8Array, maxDepth: number = DEFAULT_MAX_DEPTH): unknown {
+  let text: string;
+  try {
+    // Fatal: invalid UTF-8 is refused (400), not stored as U+FFFD (issue 10).
+    text = typeof body === 'string' ? body : utf8.decode(body);
+  } catch {
+    throw new HubError(400, 'body is not valid UTF-8');
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);

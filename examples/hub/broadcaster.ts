@@ -1,6 +1,6 @@
 import { type ConnectionOptions, connect, type NatsConnection } from 'nats';
 import { type BroadcastStatus, DEFAULT_SUBJECT_PREFIX, subjectFor } from '../../src/hub/wire.js';
-import type { OutboxRow, Store } from './store/types.js';
+import { DEFAULT_OUTBOX_MAX_ATTEMPTS, type OutboxAttempt, type OutboxFailure, type OutboxRow, type Store } from './store/types.js';
 
 export interface BroadcasterOptions {
   store: Store;
@@ -18,9 +18,15 @@ export interface BroadcasterOptions {
   outboxRetentionMs?: number | undefined;
   /** Rows deleted per statement by the retention. @default 200 */
   pruneBatchSize?: number | undefined;
+  /** Publish attempts of one row before it is dead-lettered (the rows behind it go out meanwhile). @default 5 */
+  maxPublishAttempts?: number | undefined;
+  /** `/health` turns `degraded` when the oldest pending row is older than this. @default 10 000 */
+  maxRelayLagMs?: number | undefined;
   subjectPrefix?: string | undefined;
   onError?: ((message: string, error: unknown) => void) | undefined;
 }
+
+const encoder = new TextEncoder();
 
 export const DEFAULT_OUTBOX_RETENTION_MS = 24 * 60 * 60 * 1000;
 /** Retention runs at most this often (more often only when the retention itself is shorter). */
@@ -41,6 +47,9 @@ export class Broadcaster {
   readonly #flushTimeoutMs: number;
   readonly #retentionMs: number;
   readonly #pruneBatchSize: number;
+  readonly #maxAttempts: number;
+  /** For `/health`: the relay lag above which the hub reports `degraded`. */
+  readonly maxRelayLagMs: number;
   #lastPruneAt = 0;
   readonly #prefix: string;
   readonly #onError: (message: string, error: unknown) => void;
@@ -56,6 +65,12 @@ export class Broadcaster {
   published = 0;
   /** Published outbox rows this process deleted (retention). */
   pruned = 0;
+  /** Rows published without `config` because the notice exceeded the server's `max_payload`. */
+  publishedWithoutConfig = 0;
+  /** Failed publish attempts of single rows (each retried later, or dead-lettered). */
+  failedAttempts = 0;
+  /** Rows this process dead-lettered. */
+  deadLettered = 0;
 
   constructor(options: BroadcasterOptions) {
     this.#store = options.store;
@@ -72,6 +87,11 @@ export class Broadcaster {
     if (!Number.isInteger(this.#pruneBatchSize) || this.#pruneBatchSize < 1) {
       throw new TypeError('pruneBatchSize must be an integer >= 1');
     }
+    this.#maxAttempts = options.maxPublishAttempts ?? DEFAULT_OUTBOX_MAX_ATTEMPTS;
+    if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
+      throw new TypeError('maxPublishAttempts must be an integer >= 1');
+    }
+    this.maxRelayLagMs = options.maxRelayLagMs ?? 10_000;
     this.#prefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
     this.#onError = options.onError ?? (() => {});
     if (options.natsConnection !== undefined) this.#attach(options.natsConnection);
@@ -151,22 +171,72 @@ export class Broadcaster {
     this.#timer.unref();
   }
 
-  async #publishRows(rows: OutboxRow[]): Promise<void> {
+  /**
+   * The bytes of one notice. Over the server's `max_payload` the notice goes without `config` (a hint:
+   * clients refetch, DESIGN §3); `undefined` when even that does not fit.
+   */
+  #encode(row: OutboxRow, maxPayload: number): Uint8Array | undefined {
+    const full = encoder.encode(JSON.stringify(row.payload));
+    if (full.byteLength <= maxPayload) return full;
+    const { config: _omitted, ...hint } = row.payload;
+    const small = encoder.encode(JSON.stringify(hint));
+    if (small.byteLength > maxPayload) return undefined;
+    this.publishedWithoutConfig++;
+    return small;
+  }
+
+  /**
+   * Publishes each row on its own: a row that cannot go out is returned as a failure (the store retries
+   * it later and dead-letters it after `maxPublishAttempts`) and never holds back the others. Throws when
+   * NATS is down or the flush times out (nothing is marked; everything stays pending).
+   */
+  async #publishRows(rows: OutboxRow[]): Promise<OutboxFailure[]> {
     const nc = this.#nc;
     if (nc === undefined || !this.connected) throw new Error('nats is not connected');
-    for (const row of rows) nc.publish(subjectFor(row.service_name, this.#prefix), JSON.stringify(row.payload));
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        nc.flush(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('nats flush timed out')), this.#flushTimeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
+    const maxPayload = nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    const failures: OutboxFailure[] = [];
+    for (const row of rows) {
+      const data = this.#encode(row, maxPayload);
+      if (data === undefined) {
+        failures.push({ id: row.id, error: `notice exceeds the server's max_payload (${maxPayload} bytes) even without config` });
+        continue;
+      }
+      try {
+        nc.publish(subjectFor(row.service_name, this.#prefix), data);
+      } catch (error) {
+        if (nc.isClosed() || !this.connected) throw error;
+        failures.push({ id: row.id, error: error instanceof Error ? error.message : String(error) });
+      }
     }
-    this.published += rows.length;
+    if (failures.length < rows.length) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          nc.flush(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('nats flush timed out')), this.#flushTimeoutMs);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    this.published += rows.length - failures.length;
+    this.failedAttempts += failures.length;
+    return failures;
+  }
+
+  #report(failed: OutboxAttempt[], dead: OutboxAttempt[]): void {
+    for (const f of failed) {
+      this.#onError(`outbox row ${f.id} (${f.service_name} revision ${f.revision}) not published, attempt ${f.attempts}/${this.#maxAttempts}; will retry`, f.error);
+    }
+    for (const d of dead) {
+      this.deadLettered++;
+      this.#onError(
+        `outbox row ${d.id} (${d.service_name} revision ${d.revision}) dead-lettered after ${d.attempts} attempts; clients see the change on their next poll`,
+        d.error,
+      );
+    }
   }
 
   /**
@@ -177,8 +247,12 @@ export class Broadcaster {
   async publishCommitted(outboxId: number | null): Promise<BroadcastStatus> {
     if (!this.enabled || !this.connected || outboxId === null) return 'unavailable';
     try {
-      await this.#store.publishPending((rows) => this.#publishRows(rows), { onlyId: outboxId });
-      return 'sent';
+      const r = await this.#store.publishPending((rows) => this.#publishRows(rows), {
+        onlyId: outboxId,
+        maxAttempts: this.#maxAttempts,
+      });
+      this.#report(r.failed, r.dead);
+      return r.failed.length + r.dead.length > 0 ? 'failed' : 'sent';
     } catch (error) {
       this.#onError('broadcast failed; the relay will retry', error);
       return 'failed';
@@ -196,10 +270,19 @@ export class Broadcaster {
       try {
         do {
           this.#relayAgain = false;
+          // One pass over the pending rows in id order: a row that failed is retried by the next run,
+          // not again in this one (so N attempts are N runs apart), and the rows behind it go out now.
+          let afterId = 0;
           while (this.connected) {
-            const n = await this.#store.publishPending((rows) => this.#publishRows(rows), { limit: 100 });
-            total += n;
-            if (n === 0) break;
+            const r = await this.#store.publishPending((rows) => this.#publishRows(rows), {
+              limit: 100,
+              afterId,
+              maxAttempts: this.#maxAttempts,
+            });
+            this.#report(r.failed, r.dead);
+            total += r.published;
+            afterId = r.lastId;
+            if (r.claimed === 0) break;
           }
         } while (this.#relayAgain && this.connected);
       } catch (error) {

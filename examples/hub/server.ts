@@ -161,16 +161,16 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
   server.removeAllContentTypeParsers();
   server.addContentTypeParser(
     ['application/json', 'application/merge-patch+json'],
-    { parseAs: 'string', bodyLimit },
+    // Bytes, not a string: Fastify's decoding turns invalid UTF-8 into U+FFFD; parseJsonBody refuses it.
+    { parseAs: 'buffer', bodyLimit },
     (request, body, done) => {
-      const text = typeof body === 'string' ? body : body.toString('utf8');
-      if (text.length === 0) {
+      if (body.length === 0) {
         if (request.method === 'DELETE') done(null, undefined);
         else done(new HubError(400, 'body is empty; send a JSON object'), undefined);
         return;
       }
       try {
-        done(null, parseJsonBody(text, maxDepth));
+        done(null, parseJsonBody(body, maxDepth));
       } catch (error) {
         done(error as Error, undefined);
       }

@@ -141,7 +141,7 @@ describe('D5: the audit trail against the hub runtime role', () => {
       body: { status: 'rollback', config: { a: 1 }, revision: 4 },
     });
     expect(await send('POST', 'd5-new', { x: 1 })).toMatchObject({ status: 201 });
-    expect(await send('DELETE', 'd5-new')).toMatchObject({ status: 200, body: { status: 'deleted', revision: 2 } });
+    expect(await send('DELETE', 'd5-new', undefined, { 'if-match': '"1"' })).toMatchObject({ status: 200, body: { status: 'deleted', revision: 2 } });
 
     const got = await hub.app.inject({ method: 'GET', url: `${API}/d5-svc`, headers: admin });
     expect(got.json()).toMatchObject({ config: { a: 1 }, revision: 4 });
@@ -175,7 +175,7 @@ describe('D5: the audit trail against the hub runtime role', () => {
     ]);
 
     // Relay (UPDATE published_at) and retention (DELETE) under the grants: 3 seed rows + 6 changes.
-    expect(await hub.store.publishPending(async () => {}, { limit: 100 })).toBe(9);
+    expect((await hub.store.publishPending(async () => {}, { limit: 100 })).published).toBe(9);
     expect(await send('PATCH', 'd5-svc', { c: 1 }, { 'content-type': 'application/merge-patch+json' })).toMatchObject({ status: 200 });
     expect(await hub.broadcaster.prune()).toBe(9);
     const outbox = await withPg(

@@ -93,7 +93,8 @@ describe('S3/S5/S7/S9/S10 on PGlite', () => {
           const r = await hub.app.inject({
             method: route.method,
             url: route.path(service),
-            headers: { 'x-api-key': key.key, 'content-type': 'application/json' },
+            // DELETE needs If-Match (428 otherwise); `*`: whatever the revision is at this point.
+            headers: { 'x-api-key': key.key, 'content-type': 'application/json', ...(route.method === 'DELETE' ? { 'if-match': '*' } : {}) },
             ...(route.payload === undefined ? {} : { payload: route.payload }),
           });
           checked++;

@@ -22,9 +22,14 @@ describe.each(STORE_KINDS)('hub migrations over the original schema on %s', (kin
       const before = await store.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM config_audit_log');
       expect(before[0]!.n).toBe(2);
 
-      expect(await store.migrate()).toEqual(['001_service_configs.sql', '002_revision_audit.sql', '003_outbox.sql']);
+      expect(await store.migrate()).toEqual([
+        '001_service_configs.sql',
+        '002_revision_audit.sql',
+        '003_outbox.sql',
+        '004_outbox_dead_letter.sql',
+      ]);
       expect(await store.migrate()).toEqual([]); // recorded: skipped
-      expect(await store.migrate({ force: true })).toHaveLength(3); // executed again: a no-op
+      expect(await store.migrate({ force: true })).toHaveLength(4); // executed again: a no-op
 
       const row = await store.get('legacy-service');
       expect(row).toMatchObject({ version: '1.1.0', config: { operational: { batch_size: 150 } }, revision: 1, active: true, tags: ['legacy'] });

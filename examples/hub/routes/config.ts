@@ -139,5 +139,14 @@ export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
     }),
   );
 
-  app.delete('/:service', async (request, reply) => handleWrite(ctx, request, reply, 'deleted', () => ({ kind: 'delete' })));
+  // A delete sends every client of the service back to its defaults + env (404 → CONFIG_NOT_FOUND): it
+  // must name the revision it deletes (`If-Match: "<revision>"`, or `*` on purpose), never happen by accident.
+  app.delete('/:service', async (request, reply) =>
+    handleWrite(ctx, request, reply, 'deleted', () => {
+      if (request.headers['if-match'] === undefined) {
+        throw new HubError(428, 'DELETE needs If-Match: "<revision>" (the ETag of the config it deletes), or If-Match: * on purpose');
+      }
+      return { kind: 'delete' };
+    }),
+  );
 };

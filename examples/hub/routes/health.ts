@@ -5,20 +5,27 @@ const PING_TIMEOUT_MS = 1500;
 
 /**
  * `GET /health` (outside `/api/v1/config`, so that `health` stays a valid service name there).
- * 200 `ok` / `degraded` (NATS configured but disconnected); 503 `unavailable` when the DB is unreachable.
+ * 200 `ok` / `degraded` (NATS configured but disconnected, or the outbox relay behind: its oldest pending
+ * row older than `maxRelayLagMs`, or dead-lettered rows); 503 `unavailable` when the DB is unreachable.
+ * `outbox` (additive): `{ pending, dead, lag_ms }`, `null` when the DB did not answer.
  */
 export const healthRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app, { ctx }) => {
   app.get('/health', async (_request, reply) => {
     let timer: NodeJS.Timeout | undefined;
-    const db = await Promise.race([
-      ctx.store.ping(),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
-      }),
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
+    });
+    const [db, stats] = await Promise.all([
+      Promise.race([ctx.store.ping(), timeout]),
+      Promise.race([ctx.store.outboxStats().catch(() => false as const), timeout]),
     ]).finally(() => clearTimeout(timer));
+    const outbox = db && stats !== false ? { pending: stats.pending, dead: stats.dead, lag_ms: stats.lagMs } : null;
     const nats = ctx.broadcaster.connected;
-    const status = !db ? 'unavailable' : ctx.broadcaster.enabled && !nats ? 'degraded' : 'ok';
+    // Without NATS there is no relay: rows stay pending by design, so the outbox says nothing about health.
+    const relayBehind =
+      ctx.broadcaster.enabled && outbox !== null && (outbox.dead > 0 || outbox.lag_ms > ctx.broadcaster.maxRelayLagMs);
+    const status = !db ? 'unavailable' : (ctx.broadcaster.enabled && !nats) || relayBehind ? 'degraded' : 'ok';
     if (!db) reply.code(503).header('retry-after', '2');
-    return { status, store: ctx.store.kind, db, nats };
+    return { status, store: ctx.store.kind, db, nats, outbox };
   });
 };

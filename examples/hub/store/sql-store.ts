@@ -1,7 +1,19 @@
 import type { ConfigObject } from '../../../src/hub/wire.js';
 import { assertMigrated, migrate } from './migrate.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
-import type { ConfigRow, HistoryEntry, OutboxRow, SeedEntry, Store, WriteCommand, WriteOutcome } from './types.js';
+import {
+  type ConfigRow,
+  DEFAULT_OUTBOX_MAX_ATTEMPTS,
+  type HistoryEntry,
+  type OutboxFailure,
+  type OutboxPublishResult,
+  type OutboxRow,
+  type OutboxStats,
+  type SeedEntry,
+  type Store,
+  type WriteCommand,
+  type WriteOutcome,
+} from './types.js';
 
 const ROW_COLUMNS = `service_name, config_json, version, hub_epoch_ms(updated_at) AS updated_ms, updated_by,
   description, tags, active, revision`;
@@ -190,17 +202,17 @@ export class SqlStore implements Store {
         break;
       }
       case 'rollback': {
-        if (current === null || !current.active) return { kind: 'not_found', detail: `no config for service '${c.service}'` };
+        // A deleted service (active = false, the row stays) can be restored: that is what rollback is for.
+        if (current === null) return { kind: 'not_found', detail: `no config for service '${c.service}'` };
         const target = (
           await tx.query<{ found: number }>(
-            `SELECT count(*)::int AS found FROM config_audit_log
-             WHERE service_name = $1 AND action <> 'deleted'
-               AND (($2::bigint IS NOT NULL AND revision = $2::bigint) OR ($2::bigint IS NULL AND version = $3::text))`,
+            'SELECT count(*)::int AS found FROM hub_rollback_target($1::text, $2::bigint, $3::text)',
             [c.service, c.toRevision ?? null, c.toVersion ?? null],
           )
         )[0];
         if (target === undefined || target.found === 0) {
-          const what = c.toRevision !== undefined ? `revision ${c.toRevision}` : `version '${c.toVersion}'`;
+          const what =
+            c.toRevision !== undefined ? `revision ${c.toRevision}` : `revision with version '${c.toVersion}' that differs from the current config`;
           return { kind: 'not_found', detail: `service '${c.service}' has no ${what} to roll back to` };
         }
         raw = (
@@ -259,35 +271,59 @@ export class SqlStore implements Store {
   }
 
   async publishPending(
-    publish: (rows: OutboxRow[]) => Promise<void>,
-    options: { onlyId?: number; limit?: number } = {},
-  ): Promise<number> {
+    publish: (rows: OutboxRow[]) => Promise<OutboxFailure[] | undefined> | Promise<void>,
+    options: { onlyId?: number; limit?: number; afterId?: number; maxAttempts?: number } = {},
+  ): Promise<OutboxPublishResult> {
+    const maxAttempts = options.maxAttempts ?? DEFAULT_OUTBOX_MAX_ATTEMPTS;
     return this.#db.transaction(async (tx) => {
       const rows = await tx.query<{ id: number | string; service_name: string; revision: number | string; payload: Record<string, unknown> }>(
         options.onlyId === undefined
-          ? `SELECT id, service_name, revision, payload FROM config_outbox WHERE published_at IS NULL
+          ? `SELECT id, service_name, revision, payload FROM config_outbox
+             WHERE published_at IS NULL AND dead_at IS NULL AND id > $2
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`
-          : `SELECT id, service_name, revision, payload FROM config_outbox WHERE published_at IS NULL AND id = $2
+          : `SELECT id, service_name, revision, payload FROM config_outbox
+             WHERE published_at IS NULL AND dead_at IS NULL AND id = $2
              LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        options.onlyId === undefined ? [options.limit ?? 100] : [1, options.onlyId],
+        options.onlyId === undefined ? [options.limit ?? 100, options.afterId ?? 0] : [1, options.onlyId],
       );
-      if (rows.length === 0) return 0;
+      const result: OutboxPublishResult = { claimed: rows.length, published: 0, failed: [], dead: [], lastId: options.afterId ?? 0 };
+      if (rows.length === 0) return result;
       const claimed = rows.map((r) => ({ id: Number(r.id), service_name: r.service_name, revision: Number(r.revision), payload: r.payload }));
-      await publish(claimed);
-      await tx.query('UPDATE config_outbox SET published_at = NOW() WHERE id = ANY($1::bigint[])', [
-        claimed.map((r) => r.id),
-      ]);
-      return claimed.length;
+      result.lastId = claimed[claimed.length - 1]!.id;
+      // Each row fails on its own (too large, unencodable): it is retried by a later run and dead-lettered
+      // after maxAttempts, and never holds back the rows behind it. A throw (NATS down, flush timeout) is
+      // not the row's fault: the whole claim rolls back and stays pending, attempts untouched.
+      const failures = (await publish(claimed)) ?? [];
+      const failedIds = new Set(failures.map((f) => f.id));
+      const ok = claimed.filter((r) => !failedIds.has(r.id)).map((r) => r.id);
+      if (ok.length > 0) {
+        await tx.query('UPDATE config_outbox SET published_at = NOW() WHERE id = ANY($1::bigint[])', [ok]);
+      }
+      result.published = ok.length;
+      for (const f of failures) {
+        const marked = await tx.query<{ id: number | string; service_name: string; revision: number | string; attempts: number; dead: boolean }>(
+          `UPDATE config_outbox SET attempts = attempts + 1, last_error = $2,
+             dead_at = CASE WHEN attempts + 1 >= $3 THEN NOW() END
+           WHERE id = $1 RETURNING id, service_name, revision, attempts, dead_at IS NOT NULL AS dead`,
+          [f.id, f.error.slice(0, 1000), maxAttempts],
+        );
+        const m = marked[0];
+        if (m === undefined) continue;
+        const entry = { id: Number(m.id), service_name: m.service_name, revision: Number(m.revision), attempts: m.attempts, error: f.error };
+        (m.dead ? result.dead : result.failed).push(entry);
+      }
+      return result;
     });
   }
 
   async pruneOutbox(olderThanMs: number, limit: number): Promise<number> {
     // Oldest ids first (the primary key walks them in order); FOR UPDATE SKIP LOCKED leaves rows another
-    // replica is working on. A row whose published_at is NULL is never selected: pending rows stay.
+    // replica is working on. A pending row (published_at and dead_at NULL) is never selected; dead
+    // letters age out like published rows (the audit log keeps the change itself).
     const rows = await this.#db.query<{ id: number | string }>(
       `DELETE FROM config_outbox WHERE id IN (
          SELECT id FROM config_outbox
-         WHERE published_at IS NOT NULL AND published_at < NOW() - make_interval(secs => $1::double precision / 1000)
+         WHERE COALESCE(published_at, dead_at) < NOW() - make_interval(secs => $1::double precision / 1000)
          ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
        RETURNING id`,
       [olderThanMs, limit],
@@ -297,9 +333,22 @@ export class SqlStore implements Store {
 
   async pendingOutboxCount(): Promise<number> {
     const rows = await this.#db.query<{ n: number | string }>(
-      'SELECT count(*) AS n FROM config_outbox WHERE published_at IS NULL',
+      'SELECT count(*) AS n FROM config_outbox WHERE published_at IS NULL AND dead_at IS NULL',
     );
     return Number(rows[0]?.n ?? 0);
+  }
+
+  async outboxStats(): Promise<OutboxStats> {
+    // Three index-backed reads (the partial indexes of 004) rather than one scan of the outbox.
+    const rows = await this.#db.query<{ pending: number | string; dead: number | string; lag_ms: number | string | null }>(
+      `SELECT
+         (SELECT count(*) FROM config_outbox WHERE published_at IS NULL AND dead_at IS NULL) AS pending,
+         (SELECT count(*) FROM config_outbox WHERE dead_at IS NOT NULL) AS dead,
+         (SELECT GREATEST(hub_epoch_ms(clock_timestamp()) - hub_epoch_ms(created_at), 0) FROM config_outbox
+            WHERE published_at IS NULL AND dead_at IS NULL ORDER BY id LIMIT 1) AS lag_ms`,
+    );
+    const r = rows[0];
+    return { pending: Number(r?.pending ?? 0), dead: Number(r?.dead ?? 0), lagMs: r?.lag_ms == null ? 0 : Number(r.lag_ms) };
   }
 
   async ping(): Promise<boolean> {

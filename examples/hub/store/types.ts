@@ -32,6 +32,47 @@ export interface OutboxRow {
   payload: Record<string, unknown>;
 }
 
+/** A row `publish` could not send (too large for the server even without `config`, refused by the client). */
+export interface OutboxFailure {
+  id: number;
+  error: string;
+}
+
+/** Publish attempts before a row is dead-lettered (`dead_at`). @default 5 */
+export const DEFAULT_OUTBOX_MAX_ATTEMPTS = 5;
+
+/** A failed attempt at one row, as recorded. */
+export interface OutboxAttempt {
+  id: number;
+  service_name: string;
+  revision: number;
+  /** Attempts so far, this one included. */
+  attempts: number;
+  error: string;
+}
+
+export interface OutboxPublishResult {
+  /** Rows claimed by this call. */
+  claimed: number;
+  /** Rows published and marked so. */
+  published: number;
+  /** Rows that failed and stay pending (a later run retries them). */
+  failed: OutboxAttempt[];
+  /** Rows that failed for the last time: dead-lettered, never retried. */
+  dead: OutboxAttempt[];
+  /** The highest id claimed (or `afterId` when none): where the next call of one relay run starts. */
+  lastId: number;
+}
+
+export interface OutboxStats {
+  /** Rows waiting to be published (neither published nor dead). */
+  pending: number;
+  /** Dead-lettered rows (kept until the retention deletes them). */
+  dead: number;
+  /** Age of the oldest pending row in ms (0 when none): how far the broadcast is behind. */
+  lagMs: number;
+}
+
 interface WriteBase {
   service: string;
   changedBy: string;
@@ -85,17 +126,25 @@ export interface Store {
   write(command: WriteCommand): Promise<WriteOutcome>;
   history(service: string, limit: number): Promise<{ entries: HistoryEntry[]; total: number }>;
   /**
-   * Claims pending outbox rows (`FOR UPDATE SKIP LOCKED`), hands them to `publish`, and marks them
-   * published when it resolves, in one transaction: a row claimed by one replica is skipped by the others.
-   * `onlyId` restricts the claim to one row (the immediate publish after a write). Returns the rows published.
+   * Claims pending outbox rows (`FOR UPDATE SKIP LOCKED`, ids above `afterId`, in id order), hands them
+   * to `publish`, and in the same transaction marks published the rows it did not report as failures;
+   * a reported failure counts an attempt, and the `maxAttempts`-th dead-letters the row. A throw from
+   * `publish` rolls the claim back (rows stay pending). A row claimed by one replica is skipped by the
+   * others. `onlyId` restricts the claim to one row (the immediate publish after a write).
    */
-  publishPending(publish: (rows: OutboxRow[]) => Promise<void>, options?: { onlyId?: number; limit?: number }): Promise<number>;
+  publishPending(
+    publish: (rows: OutboxRow[]) => Promise<OutboxFailure[] | undefined> | Promise<void>,
+    options?: { onlyId?: number; limit?: number; afterId?: number; maxAttempts?: number },
+  ): Promise<OutboxPublishResult>;
   /**
-   * Deletes at most `limit` outbox rows published more than `olderThanMs` ago (never a pending row).
-   * Returns the rows deleted.
+   * Deletes at most `limit` outbox rows published (or dead-lettered) more than `olderThanMs` ago (never a
+   * pending row). Returns the rows deleted.
    */
   pruneOutbox(olderThanMs: number, limit: number): Promise<number>;
+  /** Rows neither published nor dead-lettered. */
   pendingOutboxCount(): Promise<number>;
+  /** Pending and dead rows and the relay lag, for `/health`. */
+  outboxStats(): Promise<OutboxStats>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
