@@ -4,12 +4,13 @@
  *
  * Core NATS is at-most-once: anything published while we were disconnected is gone, hence `onResync`.
  */
+import type { KeyObject } from 'node:crypto';
 import type { ConnectionOptions, NatsConnection, Status, Subscription } from 'nats';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_SUBJECT_PREFIX, type Notice, serviceNameSchema, subjectFor } from '../hub/wire.js';
 import { type Logger, safeLogger } from '../logger.js';
 import { raceTimeout } from '../timeout.js';
-import { DEFAULT_MAX_NOTICE_BYTES, parseNotice } from './notice.js';
+import { DEFAULT_MAX_NOTICE_BYTES, type NoticeVerifier, noticeVerifier, parseNotice } from './notice.js';
 
 export type NatsState = 'off' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
@@ -45,10 +46,21 @@ export interface NatsWatcherOptions {
    * @default 1_048_576
    */
   maxNoticeBytes?: number;
-  /** A validated notice for a watched service. Duplicate or older notices are delivered too: the caller compares revisions. */
-  onNotice: (service: string, notice: Notice) => void;
+  /**
+   * The hub's Ed25519 public keys by key id (`kid`): PEM, base64 SPKI DER or a KeyObject. With keys, every
+   * notice's signature is checked and `onNotice` says whether it verified; a notice that does not
+   * (unsigned, unknown kid, bad signature) is still delivered, as an unverified hint, and reported once
+   * through `onInvalidNotice` (`NOTICE_UNVERIFIED`). Without keys nothing is checked (`verified` false).
+   */
+  verifyKeys?: Readonly<Record<string, string | KeyObject>> | undefined;
+  /**
+   * A validated notice for a watched service. Duplicate or older notices are delivered too: the caller
+   * compares revisions. `verified`: it carries a valid signature of one of `verifyKeys`.
+   */
+  onNotice: (service: string, notice: Notice, verified: boolean) => void;
   /**
    * A malformed, oversize or foreign-service payload (`NOTICE_INVALID`); it is dropped after this report.
+   * With `verifyKeys`, also a notice that did not verify (`NOTICE_UNVERIFIED`), delivered as a hint after it.
    * Also a subscription the NATS server refused or ended (`NATS_PERMISSION_DENIED`,
    * `NATS_SUBSCRIPTION_FAILED`): that service then gets no notices, only the poll.
    */
@@ -72,6 +84,7 @@ export class NatsWatcher {
   readonly #handed: NatsConnection | undefined;
   readonly #connectOptions: ConnectionOptions;
   readonly #maxNoticeBytes: number;
+  readonly #verifier: NoticeVerifier | undefined;
   readonly #onNotice: NatsWatcherOptions['onNotice'];
   readonly #onInvalidNotice: NatsWatcherOptions['onInvalidNotice'];
   readonly #onResync: NatsWatcherOptions['onResync'];
@@ -127,6 +140,7 @@ export class NatsWatcher {
       waitOnFirstConnect: false,
     };
     this.#maxNoticeBytes = maxNoticeBytes;
+    this.#verifier = options.verifyKeys === undefined ? undefined : noticeVerifier(options.verifyKeys);
     this.#onNotice = options.onNotice;
     this.#onInvalidNotice = options.onInvalidNotice;
     this.#onResync = options.onResync;
@@ -226,13 +240,10 @@ export class NatsWatcher {
   async #attach(connection: NatsConnection): Promise<void> {
     this.#connection = connection;
     void this.#watchStatus(connection);
-    void connection.closed().then((error) => {
-      // With unlimited reconnects nats only gives up for good on fatal errors (e.g. auth): say so.
-      if (error && !this.#closing) {
-        this.#log.error({ component: 'nats', err: error }, 'NATS connection closed for good');
-      }
-      this.#setState('closed');
-    });
+    // A handed connection outlives this watcher: its `closed()` reaction must not keep a closed watcher (and the
+    // client and runtimes its callbacks reach) alive for as long as the application keeps the connection.
+    // (Built outside this method: a closure made here would share its context, `this` included.)
+    void connection.closed().then(weakly(new WeakRef(this), NatsWatcher.#onConnectionClosed));
     for (const service of this.#services) {
       const subject = subjectFor(service, this.#prefix);
       let subscription: Subscription;
@@ -280,9 +291,14 @@ export class NatsWatcher {
   }
 
   #handle(service: string, data: Uint8Array): void {
-    const result = parseNotice(service, data, this.#maxNoticeBytes);
+    const result = parseNotice(service, data, this.#maxNoticeBytes, this.#verifier);
     if (result.ok) {
-      this.#call('onNotice', () => this.#onNotice(service, result.notice));
+      const unverified = result.unverified;
+      if (unverified !== undefined) {
+        this.#log.warn({ component: 'nats', service, err: unverified }, 'unverified NATS notice: treated as a hint');
+        this.#call('onInvalidNotice', () => this.#onInvalidNotice(service, unverified));
+      }
+      this.#call('onNotice', () => this.#onNotice(service, result.notice, result.verified));
     } else {
       this.#reportInvalid(service, result.error);
     }
@@ -310,6 +326,16 @@ export class NatsWatcher {
   #reportInvalid(service: string, error: ConfigError): void {
     this.#log.warn({ component: 'nats', service, err: error }, 'dropped invalid NATS notice');
     this.#call('onInvalidNotice', () => this.#onInvalidNotice(service, error));
+  }
+
+  static readonly #onConnectionClosed = (watcher: NatsWatcher, error: unknown): void => watcher.#connectionClosed(error);
+
+  #connectionClosed(error: unknown): void {
+    // With unlimited reconnects nats only gives up for good on fatal errors (e.g. auth): say so.
+    if (error && !this.#closing) {
+      this.#log.error({ component: 'nats', err: error }, 'NATS connection closed for good');
+    }
+    this.#setState('closed');
   }
 
   async #watchStatus(connection: NatsConnection): Promise<void> {
@@ -402,4 +428,12 @@ export class NatsWatcher {
     }
     if (!connection.isClosed()) await connection.close().catch(() => {});
   }
+}
+
+/** A callback that reaches `target` only while something else keeps it alive. */
+function weakly<T extends object, A>(target: WeakRef<T>, call: (target: T, arg: A) => void): (arg: A) => void {
+  return (arg) => {
+    const live = target.deref();
+    if (live) call(live, arg);
+  };
 }
