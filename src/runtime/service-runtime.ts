@@ -18,7 +18,9 @@ import { describe, firstLoad } from './first-load.js';
 import { LayerResolver } from './layer-resolver.js';
 import { type Outcome, type Plan, planTransition, type Reported } from './transition.js';
 import { RecoveryTimer } from './recovery-timer.js';
+import { notifyListeners } from './listeners.js';
 import { SingleFlight } from './single-flight.js';
+import { SnapshotWriter } from './snapshot-writer.js';
 import { decideTrigger, type Trigger } from './trigger-policy.js';
 import type { ChangeListener, ChangeSource, ConfigChange, ConfigSource, RuntimeStatus } from './types.js';
 
@@ -58,6 +60,9 @@ export class ServiceRuntime {
   readonly #flight = new SingleFlight<unknown>();
   readonly #recovery: RecoveryTimer;
   readonly #noticeBudget = new FetchBudget(NOTICE_FETCH_BURST, NOTICE_FETCH_REFILL_MS);
+  readonly #snapshots: SnapshotWriter | undefined;
+  readonly #listenerFailed = (cause: unknown): void =>
+    this.#deps.reportError(new ConfigError('LISTENER_FAILED', `an onChange listener of ${this.name} failed`, { service: this.name, cause }));
   #committed: Committed | undefined;
   #source: ConfigSource | undefined;
   /** What the hub last confirmed, and how many confirmations there have been (a fetch remembers the count). */
@@ -70,7 +75,6 @@ export class ServiceRuntime {
   #lastError: ConfigError | undefined;
   /** The last failure reported through `onError`: the same state is reported once, not once per retry. */
   #reportedKey: string | undefined;
-  #snapshotWriteFailing = false;
   #loading: Promise<unknown> | undefined;
   #snapshotRead: Promise<boolean> | undefined;
   #deferredHint: NodeJS.Timeout | undefined;
@@ -82,6 +86,7 @@ export class ServiceRuntime {
     this.name = deps.name;
     this.#layers = new LayerResolver(deps.name, deps.definition, deps.options.env);
     this.#recovery = new RecoveryTimer(deps.options.recovery, () => this.#trigger('recovery'));
+    this.#snapshots = deps.snapshots && new SnapshotWriter(deps.name, deps.snapshots, deps.options.logger, deps.reportError, deps.isClosed);
   }
 
   get hasValue(): boolean {
@@ -312,8 +317,8 @@ export class ServiceRuntime {
     const prev = this.#committed;
     const change = this.#applyState(plan);
     if (plan.fresh && this.#committed) this.#deps.fresh.set(this.name, this.#committed.promise);
-    this.#applySnapshot(plan);
-    if (change && prev && this.#committed) this.#notify(this.#committed.value, prev.value, { ...change, service: this.name });
+    if (plan.snapshot !== 'keep') this.#snapshots?.apply(plan.snapshot, this.#committed);
+    if (change && prev && this.#committed) notifyListeners(this.#listeners, this.#committed.value, prev.value, { ...change, service: this.name }, this.#listenerFailed);
     for (const error of plan.report) this.#report(error);
     if (plan.hint) this.#hint('notice');
     if (plan.throw) throw plan.throw;
@@ -348,48 +353,6 @@ export class ServiceRuntime {
     else if (plan.recovery === 'schedule') this.#recovery.schedule(plan.lastError?.code === 'UNAUTHORIZED');
     if (plan.failing) this.#deps.options.logger.warn({ service: this.name, code: plan.lastError?.code }, 'config refresh failed; serving last good value');
     return change;
-  }
-
-  /** Step 3: the snapshot — the store serializes per service, so the newest write lands last. */
-  #applySnapshot(plan: Plan): void {
-    const store = this.#deps.snapshots;
-    if (!store || plan.snapshot === 'keep') return;
-    const hub = this.#committed?.hub;
-    const write =
-      plan.snapshot === 'remove'
-        ? store.remove(this.name)
-        : hub
-          ? store.write({ service: this.name, config: hub.config, version: hub.version, updatedAt: hub.updatedAt, revision: hub.revision, etag: hub.etag, droppedCriticalPaths: this.#committed?.droppedCriticalPaths ?? [] })
-          : undefined;
-    write?.then(
-      () => {
-        this.#snapshotWriteFailing = false;
-      },
-      (cause: unknown) => {
-        this.#deps.options.logger.warn({ service: this.name, err: describe(cause) }, 'could not write last-known-good snapshot');
-        if (this.#snapshotWriteFailing || this.#deps.isClosed()) return;
-        this.#snapshotWriteFailing = true;
-        this.#deps.reportError(new ConfigError('SNAPSHOT_WRITE_FAILED', `could not write the last-known-good snapshot of ${this.name}: ${describe(cause)}`, { service: this.name, cause }));
-      },
-    );
-  }
-
-  /** Step 4: listeners. One that throws or rejects is reported; the others still run. */
-  #notify(next: unknown, prev: unknown, change: ConfigChange): void {
-    for (const listener of [...this.#listeners]) {
-      try {
-        const result = listener(next, prev, change);
-        if (result && typeof (result as Promise<unknown>).then === 'function') {
-          (result as Promise<unknown>).then(undefined, (error: unknown) => this.#listenerFailed(error));
-        }
-      } catch (error) {
-        this.#listenerFailed(error);
-      }
-    }
-  }
-
-  #listenerFailed(cause: unknown): void {
-    this.#deps.reportError(new ConfigError('LISTENER_FAILED', `an onChange listener of ${this.name} failed`, { service: this.name, cause }));
   }
 
   /** Failures are reported once per state (a new code, or a new rejected revision), never once per retry. */
