@@ -246,6 +246,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
         servers: nats.servers,
         connection: nats.connection,
         connectOptions: nats.connectOptions,
+        verifyKeys: nats.verifyKeys,
         logger: this.#options.logger,
         onNotice: (service, notice, verified?: boolean) => this.#runtimes.get(service)?.handleNotice(notice, verified === true),
         onInvalidNotice: (_service, error) => this.#reportError(error),

@@ -3,6 +3,7 @@
  * a new frozen object (the caller's options are never mutated).
  */
 import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import type { ConnectionOptions, NatsConnection } from 'nats';
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
@@ -10,6 +11,7 @@ import { ConfigError } from './errors.js';
 import { DEFAULT_SUBJECT_PREFIX, isValidServiceName } from './hub/wire.js';
 import type { EnvMapping, EnvSource } from './layers/env.js';
 import { type Logger, safeLogger } from './logger.js';
+import { noticeVerifier } from './watch/notice.js';
 
 export const DEFAULT_CACHE_TTL_MS = 300_000;
 export const DEFAULT_STARTUP_TIMEOUT_MS = 3_000;
@@ -94,6 +96,15 @@ export interface NatsOptions {
   applyPayload?: boolean;
   /** Extra nats connection options (the client forces unlimited reconnects). */
   connectOptions?: Partial<ConnectionOptions>;
+  /**
+   * The hub's Ed25519 public keys for signed notices, by key id (the notice's `kid`): a PEM
+   * (`-----BEGIN PUBLIC KEY-----`), base64 of the SPKI DER, or a `KeyObject`. List two during a key
+   * rotation. With keys, a notice whose signature verifies is marked verified (its payload may be applied
+   * without a refetch); one that is unsigned, signed with an unknown kid or a bad signature is reported
+   * (`NOTICE_UNVERIFIED`) and stays a hint. Without keys nothing is checked and every notice is a hint.
+   * Invalid keys are `INVALID_OPTIONS`.
+   */
+  verifyKeys?: Readonly<Record<string, string | KeyObject>>;
 }
 
 export interface ConfigClientOptions<S extends ServicesMap = ServicesMap> {
@@ -195,6 +206,7 @@ const NATS_KEYS = {
   subjectPrefix: true,
   applyPayload: true,
   connectOptions: true,
+  verifyKeys: true,
 } as const satisfies Record<keyof NatsOptions, true>;
 const SERVICE_KEYS = { schema: true, defaults: true, env: true } as const satisfies Record<keyof ServiceDefinition, true>;
 
@@ -308,6 +320,7 @@ export function resolveOptions(options: ConfigClientOptions): ResolvedOptions {
     if (n.servers && n.connection) throw invalid('nats takes servers or a connection, not both');
     const subjectPrefix = n.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
     if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(subjectPrefix)) throw invalid('nats.subjectPrefix must be a plain subject (no wildcards)');
+    if (n.verifyKeys !== undefined) noticeVerifier(n.verifyKeys); // throws INVALID_OPTIONS naming the key id
     nats = Object.freeze({ ...n, subjectPrefix, applyPayload: n.applyPayload ?? false });
   }
 

@@ -19,6 +19,18 @@ export {
   wireConfigSchema,
   writeResponseSchema,
 } from './hub/wire.js';
+export {
+  canonicalJson,
+  loadNoticePrivateKey,
+  loadNoticePublicKey,
+  NOTICE_KEY_ID_PATTERN,
+  NOTICE_SIGNATURE_CONTEXT,
+  noticeKeyIdFor,
+  noticeSigningInput,
+  signNotice,
+  verifyNoticeSignature,
+} from './hub/notice-signature.js';
+export type { NoticeSignatureCheck } from './hub/notice-signature.js';
 export type {
   BroadcastStatus,
   ConfigDocument,

@@ -8,6 +8,8 @@ export interface BroadcasterOptions {
   natsUrl?: string | undefined;
   /** Or use this connection (not owned: left open on close). */
   natsConnection?: NatsConnection | undefined;
+  /** Signs every notice (Ed25519 `kid` + `sig`, `notice-signer.ts`); unsigned without it. */
+  signer?: { sign(payload: Record<string, unknown>): Record<string, unknown> } | undefined;
   /** Extra options for the connection we open: credentials (`nats-auth.ts`), TLS. */
   natsOptions?: Partial<ConnectionOptions> | undefined;
   /** @default 1000 */
@@ -43,6 +45,7 @@ export class Broadcaster {
   readonly #store: Store;
   readonly #owned: boolean;
   readonly #natsOptions: Partial<ConnectionOptions>;
+  readonly #signer: BroadcasterOptions['signer'];
   readonly #intervalMs: number;
   readonly #flushTimeoutMs: number;
   readonly #retentionMs: number;
@@ -76,6 +79,7 @@ export class Broadcaster {
     this.#store = options.store;
     this.#owned = options.natsConnection === undefined;
     this.#natsOptions = options.natsOptions ?? {};
+    this.#signer = options.signer;
     this.enabled = options.natsConnection !== undefined || options.natsUrl !== undefined;
     this.#intervalMs = options.relayIntervalMs ?? 1000;
     this.#flushTimeoutMs = options.flushTimeoutMs ?? 2000;
@@ -161,6 +165,11 @@ export class Broadcaster {
     void this.relay();
   }
 
+  /** The notice as published: signed when the hub has a signing key. */
+  #signed(payload: Record<string, unknown>): Record<string, unknown> {
+    return this.#signer === undefined ? payload : this.#signer.sign(payload);
+  }
+
   #schedule(): void {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
@@ -176,10 +185,10 @@ export class Broadcaster {
    * clients refetch, DESIGN §3); `undefined` when even that does not fit.
    */
   #encode(row: OutboxRow, maxPayload: number): Uint8Array | undefined {
-    const full = encoder.encode(JSON.stringify(row.payload));
+    const full = encoder.encode(JSON.stringify(this.#signed(row.payload)));
     if (full.byteLength <= maxPayload) return full;
     const { config: _omitted, ...hint } = row.payload;
-    const small = encoder.encode(JSON.stringify(hint));
+    const small = encoder.encode(JSON.stringify(this.#signed(hint)));
     if (small.byteLength > maxPayload) return undefined;
     this.publishedWithoutConfig++;
     return small;

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { apiKeysSchema } from './auth.js';
 import { natsAuthFromEnv } from './nats-auth.js';
+import { noticeSignerFromEnv } from './notice-signer.js';
 import { buildHub } from './server.js';
 
 const envSchema = z.object({
@@ -19,6 +20,8 @@ const envSchema = z.object({
   NATS_TOKEN: z.string().min(1).optional(),
   NATS_CREDS: z.string().min(1).optional(),
   NATS_NKEY_SEED: z.string().min(1).optional(),
+  HUB_NOTICE_SIGNING_KEY: z.string().min(1).optional(),
+  HUB_NOTICE_KEY_ID: z.string().min(1).optional(),
   HUB_API_KEYS: z.string().min(1).optional(),
   DISABLE_AUTH: z.enum(['true', 'false', '1', '0', '']).optional(),
   HUB_SKIP_MIGRATIONS: z.enum(['true', 'false', '1', '0']).optional(),
@@ -61,6 +64,12 @@ async function main(): Promise<void> {
   } catch (error) {
     fail(error instanceof Error ? error.message : String(error));
   }
+  let noticeSigner: ReturnType<typeof noticeSignerFromEnv>;
+  try {
+    noticeSigner = noticeSignerFromEnv(env);
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
 
   const hub = await buildHub({
     databaseUrl: env.DATABASE_URL,
@@ -68,12 +77,15 @@ async function main(): Promise<void> {
     pgSchema: env.HUB_PG_SCHEMA,
     natsUrl: env.NATS_URL,
     natsOptions,
+    noticeSigningKey: env.HUB_NOTICE_SIGNING_KEY,
+    noticeKeyId: noticeSigner?.keyId,
     apiKeys,
     disableAuth,
     migrate: !(env.HUB_SKIP_MIGRATIONS === 'true' || env.HUB_SKIP_MIGRATIONS === '1'),
     outboxRetentionMs: env.HUB_OUTBOX_RETENTION_MS,
     logger: { level: env.HUB_LOG_LEVEL, stream: process.stderr },
   });
+  if (noticeSigner) hub.app.log.info({ kid: noticeSigner.keyId }, 'signing NATS notices (Ed25519)');
   const url = await hub.listen({ host: env.HOST, port: env.PORT });
   process.stdout.write(`hub listening on ${url} (store: ${hub.storeKind}, nats: ${hub.natsEnabled ? 'on' : 'off'})\n`);
 

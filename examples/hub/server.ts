@@ -1,8 +1,10 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import type { KeyObject } from 'node:crypto';
 import type { ConnectionOptions, NatsConnection } from 'nats';
 import { type ApiKeyConfig, Authenticator } from './auth.js';
 import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_MAX_DEPTH, parseJsonBody, secretKeyMatcher } from './body.js';
 import { Broadcaster } from './broadcaster.js';
+import { NoticeSigner } from './notice-signer.js';
 import { HubError, isDbUnavailable } from './errors.js';
 import { configRoutes } from './routes/config.js';
 import type { RouteContext } from './routes/context.js';
@@ -28,6 +30,13 @@ export interface HubOptions {
   natsConnection?: NatsConnection | undefined;
   /** Extra nats options for the `natsUrl` connection: credentials (see `natsAuthFromEnv` in nats-auth.ts), TLS. */
   natsOptions?: Partial<ConnectionOptions> | undefined;
+  /**
+   * Ed25519 private key that signs every notice (`kid` + `sig`, README "Signed notices"): PEM, base64
+   * PKCS#8 DER or a KeyObject. Unset: notices go unsigned, as the original hub's.
+   */
+  noticeSigningKey?: string | KeyObject | undefined;
+  /** The `kid` of that key (rotation: clients list old and new ids). @default derived from the public key */
+  noticeKeyId?: string | undefined;
   /** API keys; ignored when `disableAuth`. With neither, every API request is 401. */
   apiKeys?: readonly ApiKeyConfig[] | undefined;
   /** @default false */
@@ -71,6 +80,8 @@ export interface Hub {
   readonly app: FastifyInstance;
   readonly store: SqlStore;
   readonly broadcaster: Broadcaster;
+  /** Signs the notices, when `noticeSigningKey` is set (its `keyId` and `publicKeyPem` are what clients need). */
+  readonly noticeSigner: NoticeSigner | undefined;
   /** `pglite` or `postgres`. */
   readonly storeKind: 'pglite' | 'postgres';
   /** Whether NATS broadcast is configured. */
@@ -88,6 +99,11 @@ function isLoggerInstance(value: unknown): value is FastifyBaseLogger {
 export async function buildHub(options: HubOptions = {}): Promise<Hub> {
   const logger = options.logger;
   const retention = options.outboxRetentionMs;
+  // Before the store opens: a bad key fails fast and leaks nothing.
+  const noticeSigner =
+    options.noticeSigningKey === undefined
+      ? undefined
+      : new NoticeSigner({ key: options.noticeSigningKey, keyId: options.noticeKeyId });
   if (retention !== undefined && (!Number.isFinite(retention) || retention < 0)) {
     throw new TypeError('outboxRetentionMs must be a finite number >= 0');
   }
@@ -141,6 +157,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     natsUrl: options.natsUrl,
     natsConnection: options.natsConnection,
     natsOptions: options.natsOptions,
+    signer: noticeSigner,
     relayIntervalMs: options.relayIntervalMs,
     outboxRetentionMs: options.outboxRetentionMs,
     onError: (message, error) => server.log.warn({ err: error instanceof Error ? error.message : String(error) }, message),
@@ -208,6 +225,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     app: server,
     store,
     broadcaster,
+    noticeSigner,
     storeKind: store.kind,
     natsEnabled: broadcaster.enabled,
     async listen({ host = '127.0.0.1', port = 7000 } = {}) {

@@ -138,7 +138,9 @@ export type HistoryResponse = z.output<typeof historyResponseSchema>;
 
 /**
  * NATS `config.update.{service}` payload. The original hub publishes
- * `{ service_name, config, version, updated_at, updated_by }`; the reference hub adds `revision` and `action`.
+ * `{ service_name, config, version, updated_at, updated_by }`; the reference hub adds `revision` and `action`,
+ * and, when it has a signing key, `kid` and `sig` (Ed25519, see `notice-signature.ts`; checked by the
+ * parser on the JSON as received, so here they are only typed: a malformed one becomes `undefined`).
  */
 export const noticeSchema = z.looseObject({
   service_name: serviceNameSchema,
@@ -148,6 +150,8 @@ export const noticeSchema = z.looseObject({
   updated_by: z.string().nullish(),
   revision: revisionSchema.optional(),
   action: historyActionSchema.optional(),
+  kid: z.string().optional().catch(undefined),
+  sig: z.string().optional().catch(undefined),
 });
 export type Notice = z.output<typeof noticeSchema>;
 

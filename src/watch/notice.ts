@@ -1,9 +1,12 @@
 /**
  * Turns the bytes of a NATS message into a validated notice for one watched service, or a
  * `NOTICE_INVALID` error. Pure: no I/O, never throws (it runs inside nats.js' socket reader, where a
- * throw kills the connection's message loop: issue 9 #6).
+ * throw kills the connection's message loop: issue 9 #6). Given the hub's public keys it also checks the
+ * notice's Ed25519 signature (`notice-signature.ts`) and says whether the notice is `verified`.
  */
+import type { KeyObject } from 'node:crypto';
 import { ConfigError } from '../errors.js';
+import { loadNoticePublicKey, NOTICE_KEY_ID_PATTERN, type NoticeSignatureCheck, verifyNoticeSignature } from '../hub/notice-signature.js';
 import { type Notice, noticeSchema } from '../hub/wire.js';
 import { jsonNestingExceeds } from './json-depth.js';
 
@@ -17,7 +20,49 @@ export const DEFAULT_MAX_NOTICE_BYTES = 1_048_576;
  */
 export const MAX_NOTICE_CONFIG_DEPTH = 64;
 
-export type NoticeParseResult = { ok: true; notice: Notice } | { ok: false; error: ConfigError };
+/**
+ * `verified`: the notice carries a valid signature of one of the configured hub keys. A notice that is
+ * valid but not verified while keys are configured (unsigned, unknown `kid`, bad signature) comes with
+ * `unverified` (`NOTICE_UNVERIFIED`) to report; it is still a usable hint. Without keys `verified` is
+ * always false and `unverified` absent.
+ */
+export type NoticeParseResult =
+  | { ok: true; notice: Notice; verified: boolean; unverified?: ConfigError }
+  | { ok: false; error: ConfigError };
+
+/** The hub's public keys by key id, prepared once (`noticeVerifier`) and shared by every parse. */
+export interface NoticeVerifier {
+  readonly keys: ReadonlyMap<string, KeyObject>;
+  /** Key id → SPKI DER (base64) of its key: remembers which keys verified a cached text. */
+  readonly fingerprints: ReadonlyMap<string, string>;
+}
+
+/**
+ * Prepares `verifyKeys` (`{ [kid]: PEM | base64 SPKI DER | KeyObject }`, Ed25519 only). Throws
+ * `INVALID_OPTIONS` naming the key id (never the key) when one is not an Ed25519 public key.
+ */
+export function noticeVerifier(verifyKeys: Readonly<Record<string, string | KeyObject>>): NoticeVerifier {
+  if (typeof verifyKeys !== 'object' || verifyKeys === null || Array.isArray(verifyKeys)) {
+    throw new ConfigError('INVALID_OPTIONS', 'nats.verifyKeys must be an object of key id → Ed25519 public key');
+  }
+  const keys = new Map<string, KeyObject>();
+  const fingerprints = new Map<string, string>();
+  for (const [kid, value] of Object.entries(verifyKeys)) {
+    if (!NOTICE_KEY_ID_PATTERN.test(kid)) {
+      throw new ConfigError('INVALID_OPTIONS', `nats.verifyKeys: key id ${JSON.stringify(kid)} must match ${NOTICE_KEY_ID_PATTERN}`);
+    }
+    let key: KeyObject;
+    try {
+      key = loadNoticePublicKey(value);
+    } catch (error) {
+      throw new ConfigError('INVALID_OPTIONS', `nats.verifyKeys[${JSON.stringify(kid)}]: ${(error as Error).message}`);
+    }
+    keys.set(kid, key);
+    fingerprints.set(kid, key.export({ type: 'spki', format: 'der' }).toString('base64'));
+  }
+  if (keys.size === 0) throw new ConfigError('INVALID_OPTIONS', 'nats.verifyKeys is empty; omit it to accept unsigned notices');
+  return { keys, fingerprints };
+}
 
 // `fatal` so that bytes which are not UTF-8 are rejected instead of silently becoming U+FFFD.
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -28,31 +73,44 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  * the JSON parse and schema check run once per message instead of once per subscription. Callers always
  * get a private copy: one caller mutating its notice never reaches another.
  */
-const lastValid = new Map<string, { text: string; notice: Notice }>();
+interface CachedNotice {
+  text: string;
+  notice: Notice;
+  /** The JSON as received (never handed out): what the signature covers. */
+  raw: Record<string, unknown>;
+  /** Fingerprints of the keys that verified this text: one Ed25519 verify per message, not per subscription. */
+  verifiedBy: Set<string>;
+}
+const lastValid = new Map<string, CachedNotice>();
 
 export function parseNotice(
   service: string,
   data: Uint8Array,
   maxBytes: number = DEFAULT_MAX_NOTICE_BYTES,
+  verifier?: NoticeVerifier,
 ): NoticeParseResult {
   try {
-    return parse(service, data, maxBytes);
+    const parsed = parse(service, data, maxBytes);
+    if (!parsed.ok) return parsed;
+    return { ...checkSignature(service, parsed.entry, verifier), notice: parsed.notice };
   } catch (error) {
     // Not expected (every step below is bounded); the promise is "never throws", so keep it.
     return invalidNotice(service, 'payload could not be parsed', error);
   }
 }
 
-function invalidNotice(service: string, message: string, cause?: unknown): NoticeParseResult {
+function invalidNotice(service: string, message: string, cause?: unknown): { ok: false; error: ConfigError } {
   return {
     ok: false,
     error: new ConfigError('NOTICE_INVALID', `notice for ${service}: ${message}`, { service, cause }),
   };
 }
 
-function parse(service: string, data: Uint8Array, maxBytes: number): NoticeParseResult {
-  const invalid = (message: string, cause?: unknown): NoticeParseResult => invalidNotice(service, message, cause);
-  const tooDeep = (): NoticeParseResult => invalid(`config is nested deeper than ${MAX_NOTICE_CONFIG_DEPTH} levels`);
+type Parsed = { ok: true; notice: Notice; entry: CachedNotice } | { ok: false; error: ConfigError };
+
+function parse(service: string, data: Uint8Array, maxBytes: number): Parsed {
+  const invalid = (message: string, cause?: unknown): Parsed => invalidNotice(service, message, cause);
+  const tooDeep = (): Parsed => invalid(`config is nested deeper than ${MAX_NOTICE_CONFIG_DEPTH} levels`);
   if (data.byteLength > maxBytes) {
     return invalid(`payload is ${data.byteLength} bytes, above the ${maxBytes}-byte limit`);
   }
@@ -61,7 +119,7 @@ function parse(service: string, data: Uint8Array, maxBytes: number): NoticeParse
   try {
     text = decoder.decode(data);
     const cached = lastValid.get(service);
-    if (cached !== undefined && cached.text === text) return { ok: true, notice: copyJson(cached.notice) };
+    if (cached !== undefined && cached.text === text) return { ok: true, notice: copyJson(cached.notice), entry: cached };
     // Before anything recursive (the schema, copyJson, the client's merge) sees the value.
     if (jsonNestingExceeds(text, MAX_NOTICE_CONFIG_DEPTH + 1)) return tooDeep();
     raw = JSON.parse(text);
@@ -81,8 +139,42 @@ function parse(service: string, data: Uint8Array, maxBytes: number): NoticeParse
   if (parsed.data.service_name !== service) {
     return invalid(`payload names service ${parsed.data.service_name}`);
   }
-  lastValid.set(service, { text, notice: copyJson(parsed.data) });
-  return { ok: true, notice: parsed.data };
+  const entry: CachedNotice = { text, notice: copyJson(parsed.data), raw: raw as Record<string, unknown>, verifiedBy: new Set() };
+  lastValid.set(service, entry);
+  return { ok: true, notice: parsed.data, entry };
+}
+
+const UNVERIFIED_REASONS: Record<Exclude<NoticeSignatureCheck, { ok: true }>['reason'], string> = {
+  unsigned: 'is not signed',
+  malformed: 'has a malformed signature',
+  'unknown-kid': 'is signed with an unknown key id',
+  'bad-signature': 'has a signature that does not verify',
+};
+
+function checkSignature(
+  service: string,
+  entry: CachedNotice,
+  verifier: NoticeVerifier | undefined,
+): { ok: true; verified: boolean; unverified?: ConfigError } {
+  if (verifier === undefined) return { ok: true, verified: false };
+  const kid = entry.raw.kid;
+  const fingerprint = typeof kid === 'string' ? verifier.fingerprints.get(kid) : undefined;
+  if (fingerprint !== undefined && entry.verifiedBy.has(fingerprint)) return { ok: true, verified: true };
+  const check = verifyNoticeSignature(entry.raw, verifier.keys);
+  if (check.ok) {
+    if (fingerprint !== undefined) entry.verifiedBy.add(fingerprint);
+    return { ok: true, verified: true };
+  }
+  const kidText = check.kid === undefined ? '' : ` (kid ${JSON.stringify(check.kid.slice(0, 64))})`;
+  return {
+    ok: true,
+    verified: false,
+    unverified: new ConfigError(
+      'NOTICE_UNVERIFIED',
+      `notice for ${service} ${UNVERIFIED_REASONS[check.reason]}${kidText}: treated as an unverified hint`,
+      { service },
+    ),
+  };
 }
 
 /** A deep copy of a JSON value (what JSON.parse and the notice schema produce), own `__proto__` keys included. */
