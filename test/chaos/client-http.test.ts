@@ -13,6 +13,7 @@ import { ConfigClient, type ConfigClientOptions, type ConfigError } from '../../
 import { hubDoc as doc, uniqueService } from '../helpers/chaos.js';
 import { useMswClients } from '../helpers/msw-clients.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 const HUB = 'http://hub.test';
 const SHARED_NATS = 'nats://127.0.0.1:4222';
@@ -73,6 +74,7 @@ describe('client against a misbehaving hub (msw)', () => {
     recordFigure({ row: 'C8', name: 'attempts (503, 503+Retry-After, 200)', value: at.length, unit: 'count' });
     recordFigure({ row: 'C8', name: 'wait honouring Retry-After: 1', value: at[2]! - at[1]!, unit: 'ms' });
     recordFigure({ row: 'C8', name: 'attempts in the 1.5 s after success', value: at.length - 3, unit: 'count' });
+    expectLive('C8', 'hub requests answered (503, 503, 200)', at.length, 3);
   });
 
   it('C9: key revoked mid-run → status error, last good served, hard backoff (also under a notice storm), recovers', async () => {
@@ -120,6 +122,8 @@ describe('client against a misbehaving hub (msw)', () => {
       expect(undefinedReads).toBe(0);
       // unauthorizedDelayMs = 1 000 (±20 %): at most ~4 recovery attempts in 3 s, never one per notice.
       expect(revokedRequests).toBeLessThanOrEqual(5);
+      expectLive('C9', '401 answers while revoked', revokedRequests);
+      expectLive('C9', 'notices published during the storm', n - 2, 100);
 
       revoked = false;
       revision = 50;
@@ -179,6 +183,8 @@ describe('client against a misbehaving hub (msw)', () => {
       expect(errors.filter((e) => e.code === 'LISTENER_FAILED')).toHaveLength(10);
       expect(unhandled).toEqual([]);
       expect(maxGetMs).toBeLessThan(50);
+      expectLive('C10', 'changes delivered to the well-behaved listener', deliveries.good, 5);
+      expectLive('C10', 'listener faults reported (LISTENER_FAILED)', errors.filter((e) => e.code === 'LISTENER_FAILED').length, 10);
       recordFigure({ row: 'C10', name: 'deliveries per listener (throws/rejects/blocks/good)', value: `${deliveries.throws}/${deliveries.rejects}/${deliveries.blocks}/${deliveries.good} of 5` });
       recordFigure({ row: 'C10', name: 'max get latency with a 2 s blocking listener', value: Number(maxGetMs.toFixed(2)), unit: 'ms' });
     } finally {
@@ -225,6 +231,7 @@ describe('client against a misbehaving hub (msw)', () => {
       }
       expect(overrides).toBe(0);
       expect(changes).toHaveLength(4);
+      expectLive('C13', 'changes delivered (2 refreshes, 2 notices applied)', changes.length, 4);
       for (const paths of changes) expect(paths.filter((p) => p.startsWith('database'))).toEqual([]);
       await vi.waitFor(async () => expect(await readdir(lab.snapshotDir)).toContain(`${service}.json`));
       await delay(50);
@@ -266,6 +273,7 @@ describe('client against a misbehaving hub (msw)', () => {
     expect(applied).toBe(0);
     expect(changes).toEqual([]);
     expect(errors.filter((e) => e.code === 'CONFIG_INVALID')).toHaveLength(invalids.length);
+    expectLive('C14', 'invalid documents served and rejected (CONFIG_INVALID)', errors.filter((e) => e.code === 'CONFIG_INVALID').length, 4);
     expect(client.status(service)).toMatchObject({ lastErrorCode: 'CONFIG_INVALID', revision: 1 });
     const file = await vi.waitFor(async () => JSON.parse(await readFile(join(lab.snapshotDir, `${service}.json`), 'utf8')));
     expect(file.revision).toBe(1);
@@ -308,5 +316,7 @@ describe('client against a misbehaving hub (msw)', () => {
     recordFigure({ row: 'X4', name: 'fetches for 1 000 cold gets', value: 1, unit: 'count' });
     recordFigure({ row: 'X4', name: 'fetches for 1 000 gets during a slow refresh', value: staleFetches, unit: 'count' });
     recordFigure({ row: 'X4', name: 'torn reads', value: torn, unit: 'count' });
+    expectLive('X4', 'gets answered (cold + during the slow refresh)', cold.length + stale.length, 2_000);
+    expectLive('X4', 'hub requests answered', fetches, 2);
   });
 });

@@ -13,6 +13,7 @@ import { ConfigClient, type ConfigClientOptions } from '../../src/index.js';
 import { adminSql, type FetchStats as CountedStats, countingDispatcher } from '../helpers/chaos.js';
 import { cleanupLab, type HubProcess, sleep, startHubProcess, startTcpProxy, type TcpProxy, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 const SERVICE = 'data-bridge'; // a seed service
 // A private database on the shared PostgreSQL (PGlite boots too slowly on a loaded 2-core box for restarts).
@@ -76,6 +77,8 @@ afterAll(async () => {
 describe('client against the hub as a child process', () => {
   it('C2: hub hung (SIGSTOP) at startup → first get bounded by our deadline; no sockets left open', async () => {
     hub.pause();
+    const connectionsBefore = proxy.totalConnections;
+    let servedWhileHung = 0;
     const latencies: number[] = [];
     for (let i = 0; i < 3; i++) {
       const client = makeClient(proxy.url(), { snapshotDir: false });
@@ -84,6 +87,7 @@ describe('client against the hub as a child process', () => {
       latencies.push(performance.now() - t0);
       expect(cfg).toEqual({});
       expect(client.status(SERVICE)).toMatchObject({ source: 'defaults', stale: true });
+      if (hub.paused) servedWhileHung++;
       await client.close();
     }
     await waitFor('sockets closed', () => proxy.connections === 0, { timeoutMs: 3_000 });
@@ -92,6 +96,8 @@ describe('client against the hub as a child process', () => {
     recordFigure({ row: 'C2', name: 'first get latency, hub hung (startup budget 1 s; median of 3)', value: Math.round([...latencies].sort((a, b) => a - b)[1]!), unit: 'ms' });
     recordFigure({ row: 'C2', name: 'first get latency (max of 3)', value: Math.round(Math.max(...latencies)), unit: 'ms' });
     recordFigure({ row: 'C2', name: 'open sockets after close()', value: proxy.connections, unit: 'count' });
+    expectLive('C2', 'first gets served from defaults while the hub was hung (SIGSTOP)', servedWhileHung, 3);
+    expectLive('C2', 'connections the clients opened to the hung hub', proxy.totalConnections - connectionsBefore, 3);
   });
 
   it('H2: hub hung 5 s under 20 clients → deadlines fire, no socket pile-up, status stale, recovery after SIGCONT', async () => {
@@ -105,6 +111,7 @@ describe('client against the hub as a child process', () => {
     );
     const values = await Promise.all(fleet.map((c) => c.get(SERVICE)));
     hub.pause();
+    const requestsBeforeHang = stats.total;
     const hungAt = Date.now();
     let maxSockets = 0;
     let slowGets = 0;
@@ -119,6 +126,7 @@ describe('client against the hub as a child process', () => {
     }
     const staleCount = fleet.filter((c) => c.status(SERVICE).stale).length;
     const errorCodes = new Set(fleet.map((c) => c.status(SERVICE).lastErrorCode));
+    const requestsIntoTheHang = stats.total - requestsBeforeHang;
     hub.resume();
     const resumed = Date.now();
     await waitFor('all fresh again', () => fleet.every((c) => !c.status(SERVICE).stale), { timeoutMs: 5_000 });
@@ -130,6 +138,7 @@ describe('client against the hub as a child process', () => {
     expect(maxSockets).toBeLessThanOrEqual(fleet.length * 2);
     expect(slowGets).toBe(0);
     expect(wrong).toBe(0);
+    expectLive('H2', 'requests sent into the hung hub (deadlines had something to cut)', requestsIntoTheHang, fleet.length);
   });
 
   it('H1: hub SIGKILL + restart with 200 clients → caches served, re-fetches spread by jitter, single-flight per client', async () => {
@@ -181,6 +190,7 @@ describe('client against the hub as a child process', () => {
     recordFigure({ row: 'H1', name: 'max requests in flight per client', value: total.maxInFlight, unit: 'count' });
     recordFigure({ row: 'H1', name: 'wrong/undefined reads while the hub was down', value: wrong, unit: 'count' });
     expect(wrong).toBe(0);
+    expectLive('H1', 'requests answered by the restarted hub (after SIGKILL)', total.starts.length, fleet.length);
     expect(total.maxInFlight).toBe(1);
     // Jitter spreads the herd: never all 200 clients in one 100 ms bucket.
     expect(peak).toBeLessThan(200);

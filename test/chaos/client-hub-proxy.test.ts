@@ -19,6 +19,7 @@ import { ConfigClient, type ConfigClientOptions, type ConfigError } from '../../
 import { CHAOS_PG_URL, closeChaosHub, countingDispatcher, type FetchStats, uniqueService, writeConfig } from '../helpers/chaos.js';
 import { sleep, startTcpProxy, type TcpProxy, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 const CANARY_KEY = 'canary-key-7f3a9c1e5b2d4086';
 const CANARY_SECRET = 'canary-secret-b81d2e6f0a9c4375';
@@ -137,6 +138,7 @@ describe('client against the reference hub behind a TCP proxy', () => {
     expect(retries).toBeGreaterThanOrEqual(4);
     expect(retries).toBeLessThanOrEqual(40);
     expect(convergeMs).toBeLessThan(1_500);
+    expectLive('C1', 'HTTP attempts refused during the outage (faults injected)', retries, 4);
     recordFigure({ row: 'C1', name: 'first get latency (hub refusing, budget 500 ms)', value: Math.round(firstMs), unit: 'ms' });
     recordFigure({ row: 'C1', name: 'HTTP attempts during a 3 s outage (recovery 100–500 ms)', value: retries, unit: 'count' });
     recordFigure({ row: 'C1', name: 'time hub-up → converged', value: convergeMs, unit: 'ms' });
@@ -155,6 +157,7 @@ describe('client against the reference hub behind a TCP proxy', () => {
     const restored = await after.get(service);
     expect(restored).toEqual(value);
     expect(after.status(service)).toMatchObject({ source: 'snapshot', stale: true, revision: 1 });
+    expectLive('C5', 'snapshot files on disk the restarted client could boot from', (await readdir(join(snapshotRoot, service))).length);
     recordFigure({ row: 'C5', name: 'values equal to before the restart', value: JSON.stringify(restored) === JSON.stringify(value) });
     await proxy.restore();
   });
@@ -175,6 +178,7 @@ describe('client against the reference hub behind a TCP proxy', () => {
       binary: () => '\u0000\u00ff\ufffd',
     };
     let crashes = 0;
+    let corruptServed = 0;
     for (const [name, content] of Object.entries(variants)) {
       const service = uniqueService('C6');
       await mkdir(join(snapshotRoot, service), { recursive: true });
@@ -191,7 +195,9 @@ describe('client against the reference hub behind a TCP proxy', () => {
         throw error;
       }
       if (name !== 'invalid for the schema') expect(errors.map((e) => e.code), name).toContain('SNAPSHOT_INVALID');
+      corruptServed++;
     }
+    expectLive('C6', 'corrupt snapshots planted and survived', corruptServed, Object.keys(variants).length);
     expect(logLines.some((l) => l.includes('snapshot ignored'))).toBe(true);
     recordFigure({ row: 'C6', name: `crashes over ${Object.keys(variants).length} corrupt snapshots`, value: crashes, unit: 'count' });
   });
@@ -213,6 +219,7 @@ describe('client against the reference hub behind a TCP proxy', () => {
     }
     expect(client.status(service)).toMatchObject({ stale: true, source: 'cache' });
     expect(bad).toBe(0);
+    expectLive('C7', 'gets past the TTL while the hub was down', reads, 10);
     recordFigure({ row: 'C7', name: `undefined/wrong reads over ${reads} gets past the TTL`, value: bad, unit: 'count' });
   });
 
@@ -255,6 +262,8 @@ describe('client against the reference hub behind a TCP proxy', () => {
     await waitFor('caught up', () => (client.status(service).revision ?? 0) >= last, { timeoutMs: 5_000 });
     expect(regressions).toBe(0);
     expect(stats.maxInFlight).toBe(1);
+    expectLive('H4', 'changes delivered while the hub was slow', seen.length);
+    expectLive('H4', 'requests sent to the slow hub', stats.total, 4);
     recordFigure({ row: 'H4', name: 'regressions to an older revision', value: regressions, unit: 'count' });
     recordFigure({ row: 'H4', name: 'samples with a fired deadline (HUB_UNREACHABLE)', value: timeouts, unit: 'count' });
     recordFigure({ row: 'H4', name: 'requests / max in flight', value: `${stats.total} / ${stats.maxInFlight}` });
@@ -287,6 +296,7 @@ describe('client against the reference hub behind a TCP proxy', () => {
     const attempts = stats.total - before;
     expect(corrupt).toBe(0);
     expect(attempts).toBeGreaterThanOrEqual(3); // the first refresh's 3 attempts, then recovery retries
+    expectLive('H5', 'responses cut after 100 bytes (faults injected)', attempts, 3);
     proxy.cutAfter(null);
     const restored = Date.now();
     await waitFor('retried to success', async () => (await client.get(service)).limits.batch === 6, { timeoutMs: 3_000, intervalMs: 5 });
@@ -326,6 +336,7 @@ describe('client against the reference hub behind a TCP proxy', () => {
     expect(reported.length).toBeGreaterThan(5);
     expect(files.length).toBeGreaterThan(3);
     expect(occurrences).toBe(0);
+    expectLive('S6', 'texts searched for the canaries (log lines + errors + snapshot files)', logLines.length + reported.length + files.length, 28);
     recordFigure({
       row: 'S6',
       name: `canary occurrences (client: ${logLines.length} log lines, ${reported.length} errors, ${files.length} snapshot files)`,

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigClient } from '../../src/index.js';
 import { cleanupLab, type NatsServerHandle, REPO_ROOT, sleep, startNatsServer, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -23,10 +24,13 @@ let hubUrl: string;
 let nats: NatsServerHandle;
 let snapshotRoot: string;
 const revision = 1;
+/** Liveness: requests the hub answered. */
+let hubRequests = 0;
 
 beforeAll(async () => {
   snapshotRoot = await mkdtemp(join(tmpdir(), 'chaos-life-'));
   server = createServer((req, res) => {
+    hubRequests++;
     const service = decodeURIComponent((req.url ?? '').split('/').pop() ?? '');
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ service_name: service, config: { n: revision }, version: '1', updated_at: 1_760_000_000_000 + revision, revision }));
@@ -85,20 +89,28 @@ describe('lifecycle', () => {
     // nats-server counts its own internal ($SYS) subscriptions too: compare with the count before.
     const subsBefore = ((await nats.monitor('subsz')) as { num_subscriptions?: number }).num_subscriptions ?? 0;
     const started = Date.now();
+    const requestsBefore = hubRequests;
+    let cycles = 0;
     for (let i = 0; i < 1_000; i++) {
       const c = newClient(i);
       const cfg = await c.get(service);
       if (cfg.n !== revision) throw new Error(`cycle ${i}: unexpected ${JSON.stringify(cfg)}`);
       await c.close();
+      cycles++;
     }
+    expectLive('C12', 'create/get/close cycles executed', cycles, 1_000);
+    expectLive('C12', 'hub requests answered during the cycles', hubRequests - requestsBefore, 1_000);
     const cyclesMs = Date.now() - started;
     // onChange/unsubscribe on one client.
     const one = newClient(0);
     await one.get(service);
+    let subscribed = 0;
     for (let i = 0; i < 10_000; i++) {
       const off = one.onChange(service, () => undefined);
       off();
+      subscribed++;
     }
+    expectLive('C12', 'onChange/unsubscribe pairs executed', subscribed, 10_000);
     await one.close();
     await sleep(300);
     const heapAfter = await settledHeap();
@@ -120,6 +132,7 @@ describe('lifecycle', () => {
   });
 
   it('C12: a process that used a client (hub, NATS, poll, snapshot) exits by itself after close()', async () => {
+    const requestsBefore = hubRequests;
     const script = `
       import { ConfigClient } from ${JSON.stringify(join(REPO_ROOT, 'src/index.ts'))};
       const c = new ConfigClient({ hubUrl: ${JSON.stringify(hubUrl)}, snapshotDir: ${JSON.stringify(join(snapshotRoot, 'child'))},
@@ -152,5 +165,6 @@ describe('lifecycle', () => {
     recordFigure({ row: 'C12', name: 'process exit after close()', value: exitMs, unit: 'ms' });
     expect(code, out).toBe(0);
     expect(exitMs).toBeLessThan(2_000);
+    expectLive('C12', 'hub requests the child process made', hubRequests - requestsBefore);
   });
 });

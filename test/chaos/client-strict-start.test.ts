@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigClient, isConfigError } from '../../src/index.js';
 import { freePort } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 const clients: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -28,6 +29,7 @@ describe('C3: strict start', () => {
     expect(isConfigError(error) && error.code).toBe('CONFIG_UNAVAILABLE');
     expect((error as Error).cause).toMatchObject({ code: 'HUB_UNREACHABLE' });
     expect(client.status('strict-svc').source).toBeUndefined();
+    expectLive('C3', 'strict first gets rejected (hub refusing)', isConfigError(error) ? 1 : 0, 1);
     recordFigure({ row: 'C3', name: 'time to reject (hub refusing, 3 attempts)', value: Math.round(elapsed), unit: 'ms' });
   });
 
@@ -52,6 +54,7 @@ describe('C3: strict start', () => {
       await expect(client.get('strict-hung')).rejects.toMatchObject({ code: 'CONFIG_UNAVAILABLE' });
       const elapsed = performance.now() - started;
       expect(elapsed).toBeLessThan(2_000);
+      expectLive('C3', 'connections the hung hub accepted and never answered', sockets.length);
       recordFigure({ row: 'C3', name: 'time to reject (hub hung, 400 ms startup budget)', value: Math.round(elapsed), unit: 'ms' });
       await client.close();
     } finally {

@@ -26,6 +26,7 @@ import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { createPostgresStore } from '../../examples/hub/store/postgres.js';
 import { dropSchema, KEYS, PG_URL, uniqueSchema, withPg } from '../helpers/hub-fixtures.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 const API = '/api/v1/config';
 const admin = { 'x-api-key': KEYS.admin.key, 'content-type': 'application/json' };
@@ -91,20 +92,25 @@ describe('D5: the audit trail against the hub runtime role', () => {
 
   it('D5: the runtime role cannot migrate, and a hub with migrate: false refuses a schema that is not migrated', async () => {
     // The default (migrate: true) needs DDL rights the runtime role does not have.
+    let refused = 0;
     await expect(buildHub({ databaseUrl: runtimeUrl, pgSchema: emptySchema, apiKeys: [] })).rejects.toMatchObject({
       code: '42501',
     });
+    refused++;
     await expect(runtimeHub(emptySchema)).rejects.toMatchObject({
       code: 'HUB_SCHEMA_NOT_MIGRATED',
       message: expect.stringMatching(/not migrated: no table hub_schema_migrations in schema chaos_d5_empty_.*run the migrations first/),
     });
+    refused++;
     // A schema that does not exist at all (migrate: false does not create it).
     await expect(runtimeHub(`${emptySchema}_absent`)).rejects.toMatchObject({ code: 'HUB_SCHEMA_NOT_MIGRATED' });
+    refused++;
     // Migrated, but the runtime role may not read the migrations table.
     await migrateAsOwner(emptySchema);
     await expect(runtimeHub(emptySchema)).rejects.toMatchObject({
       message: expect.stringMatching(/cannot read .*hub_schema_migrations.*GRANT SELECT/),
     });
+    refused++;
     // Readable, but a file is missing (an older hub migrated this schema).
     await withPg(async (c) => {
       await c.query(`GRANT SELECT ON "${emptySchema}".hub_schema_migrations TO ${role}`);
@@ -113,6 +119,8 @@ describe('D5: the audit trail against the hub runtime role', () => {
     await expect(runtimeHub(emptySchema)).rejects.toMatchObject({
       message: expect.stringMatching(/out of date \(not applied: 003_outbox\.sql\)/),
     });
+    refused++;
+    expectLive('D5', 'hub start-ups refused (no DDL right, not migrated, absent, unreadable, out of date)', refused, 5);
   });
 
   it('D5: a hub running as the runtime role serves every route, writes the audit trail, relays and prunes the outbox', async () => {
@@ -173,6 +181,7 @@ describe('D5: the audit trail against the hub runtime role', () => {
       ['d5-new', 'created', 1, 'admin'],
       ['d5-new', 'deleted', 2, 'admin'],
     ]);
+    expectLive('D5', 'audit rows written through the runtime role', audit.rows.length, 6);
 
     // Relay (UPDATE published_at) and retention (DELETE) under the grants: 3 seed rows + 6 changes.
     expect((await hub.store.publishPending(async () => {}, { limit: 100 })).published).toBe(9);
@@ -232,6 +241,8 @@ describe('D5: the audit trail against the hub runtime role', () => {
     expect(allowed).toEqual([]);
     expect(after).toEqual(before);
     expect(unaudited).toBe(0);
+    expectLive('D5', 'tampering statements tried and refused', attempts.length - allowed.length, attempts.length);
+    expectLive('D5', 'direct UPDATEs audited by the trigger', Number(audited.rows[0]!.n), 1);
     // And the runtime role still cannot migrate.
     await expect(hub.store.migrate()).rejects.toMatchObject({ code: '42501' });
   });

@@ -10,6 +10,7 @@ import { type Hub, buildHub } from '../../examples/hub/server.js';
 import { KEYS } from '../helpers/hub-fixtures.js';
 import { cleanupLab, type PostgresHandle, sleep, startPostgres } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 const API = '/api/v1/config';
 const headers = { 'x-api-key': KEYS.admin.key, 'content-type': 'application/json' };
@@ -144,7 +145,8 @@ describe('D1/D2: private PostgreSQL crash and hang under writers', () => {
     expect(gaps).toEqual([]);
     expect(auditRows).toBe(committed);
     expect(committed).toBeGreaterThanOrEqual(acked.length);
-    expect(s503.length).toBeGreaterThan(0);
+    expectLive('D1', '503 answers while PostgreSQL was down (fault injected)', s503.length);
+    expectLive('D1', 'acknowledged writes checked against rows and audit', acked.length, WRITERS);
     expect(s503NoRetryAfter).toEqual([]);
     expect(others.map((o) => `${o.status} ${o.body ?? ''}`)).toEqual([]);
     expect(maxMs).toBeLessThan(CLIENT_DEADLINE_MS);
@@ -166,6 +168,7 @@ describe('D1/D2: private PostgreSQL crash and hang under writers', () => {
     console.log(`[D2] requests=${outcomes.length} statuses=${statuses.join(',')} p50=${percentile(latencies, 50)} p99=${p99} ms`);
     recordFigure({ row: 'D2', name: 'hub p99 latency while the database is hung', value: p99, unit: 'ms' });
     expect(statuses).toEqual([503]);
+    expectLive('D2', 'requests answered 503 while the database was hung (SIGSTOP)', outcomes.filter((o) => o.status === 503).length, 20);
     expect(outcomes.every((o) => o.retryAfter !== null)).toBe(true);
     // statement/query timeout 1 s (+1 s client-side query_timeout), connection timeout 1 s.
     expect(p99).toBeLessThan(5000);
@@ -215,6 +218,8 @@ describe('D3: max_connections small, 100 concurrent POSTs', () => {
     recordFigure({ row: 'D3', name: 'acknowledged / 503', value: `${acked.length} / ${s503.length}` });
     expect(nonRetryable.map((o) => `${o.status} ${o.body ?? ''}`)).toEqual([]);
     expect(no503Header).toEqual([]);
+    expectLive('D3', 'concurrent POSTs answered (2xx or 503)', acked.length + s503.length, 100);
+    expectLive('D3', 'acknowledged writes checked against rows and audit', acked.length);
     const { missing, gaps, auditRows, committed } = await checkAcked(hub, acked, services);
     expect(missing).toEqual([]);
     expect(gaps).toEqual([]);

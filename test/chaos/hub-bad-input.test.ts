@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../../examples/hub/server.js';
 import { dropSchema, KEYS, startHub } from '../helpers/hub-fixtures.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 const API = '/api/v1/config';
 const FAST_MS = 2000;
@@ -69,6 +70,7 @@ describe('B5: hostile requests over sockets (PostgreSQL)', () => {
     const auditBefore = (await hub.store.history(service, 100)).total;
     let failures = 0;
     let fivexx = 0;
+    let answered = 0;
     const timings: string[] = [];
     for (const c of cases) {
       const t0 = Date.now();
@@ -88,6 +90,7 @@ describe('B5: hostile requests over sockets (PostgreSQL)', () => {
         text = String(error);
       }
       const ms = Date.now() - t0;
+      if (status > 0) answered++;
       timings.push(`${c.what}=${ms}ms`);
       if (status >= 500) fivexx++;
       const ok = status === c.expect && ms < FAST_MS && JSON.parse(text || '{}').detail !== undefined;
@@ -107,6 +110,7 @@ describe('B5: hostile requests over sockets (PostgreSQL)', () => {
     recordFigure({ row: 'B5', name: '5xx answers', value: fivexx, unit: 'count' });
     expect(failures).toBe(0);
     expect(fivexx).toBe(0);
+    expectLive('B5', 'hostile requests answered by the hub', answered, cases.length);
     expect(after.revision).toBe(before.revision);
     expect(after.config).toEqual(before.config);
     expect(auditAfter).toBe(auditBefore);

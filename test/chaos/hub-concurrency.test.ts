@@ -10,6 +10,7 @@ import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { dropSchema, KEYS, PG_URL, startHub, uniqueSchema } from '../helpers/hub-fixtures.js';
 import { cleanupLab, freePort, sleep, startNatsServer, startTcpProxy, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 const API = '/api/v1/config';
 
@@ -101,6 +102,8 @@ describe('X1: two writers with the same If-Match', () => {
     expect(other.slice(0, 5)).toEqual([]);
     expect(audit.map((a) => Number(a.revision))).toEqual(Array.from({ length: revision }, (_, i) => i + 1));
     expect(rounds).toBeGreaterThanOrEqual(200);
+    expectLive('X1', 'racing rounds run', rounds, 200);
+    expectLive('X1', 'conflicts answered 412 (the race really happened)', rounds - noSuccess - other.length, 200);
   }, 90_000);
 });
 
@@ -246,5 +249,8 @@ describe('X2: writers × services × rollbacks with NATS, DB and hub faults mixe
     expect(anomalies).toEqual([]);
     expect(s500.length).toBe(0);
     expect(acked.length).toBeGreaterThan(100);
+    expectLive('X2', 'faults injected (nats kill/restart, db drop/cut, hub stop/restart)', faults.length, 6);
+    expectLive('X2', 'acknowledged writes', acked.length, 100);
+    expectLive('X2', 'revisions published (JetStream)', seen.size, auditKeys.length);
   }, 120_000);
 });

@@ -14,6 +14,7 @@ import { ConfigClient, type ConfigClientOptions } from '../../src/index.js';
 import { CHAOS_PG_URL, closeChaosHub, median, serviceSeq, uniqueService, writeConfig } from '../helpers/chaos.js';
 import { type NatsClusterHandle, sleep, startNatsCluster, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 const NATS_TIMINGS = { reconnectTimeWait: 200, reconnectJitter: 100, pingInterval: 500, maxPingOut: 2, noRandomize: true, ignoreClusterUpdates: true };
 
@@ -136,6 +137,8 @@ describe('NATS cluster faults', () => {
     recordFigure({ row: 'N5', name: 'duplicate onChange', value: duplicates, unit: 'count' });
     recordFigure({ row: 'N5', name: 'subscriptions for the subject at the end', value: subs, unit: 'count' });
     expect(failovers).toHaveLength(3);
+    expectLive('N5', 'node kills (faults injected) failed over', failovers.length, 3);
+    expectLive('N5', 'changes delivered across the failovers', seen.length, 6);
     expect(duplicates).toBe(0);
     expect(seen).toEqual(written);
     expect(subs).toBe(1);
@@ -154,6 +157,7 @@ describe('NATS cluster faults', () => {
     const connz = (await node0.monitor('connz')) as Connz;
     expect((connz.connections ?? []).some((c) => c.name === '@central-hub/config')).toBe(true);
     node0.pause();
+    const pausedNodes = cluster.nodes.filter((n) => n.paused).length;
     const revision = await write(service, { n: 1 });
     const written = Date.now();
     await waitFor('caught up', () => revisionOf(client, service) >= revision, { timeoutMs: 10_000, intervalMs: 5 });
@@ -162,5 +166,6 @@ describe('NATS cluster faults', () => {
     node0.resume();
     recordFigure({ row: 'N6', name: 'staleness with the client node paused (poll 1 s, ping 500 ms × 2)', value: staleness, unit: 'ms' });
     expect(staleness).toBeLessThan(pollMs * 1.2 + 1_500);
+    expectLive('N6', "client's node paused (faults injected)", pausedNodes);
   });
 });

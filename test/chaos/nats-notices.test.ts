@@ -14,6 +14,7 @@ import { parseNotice } from '../../src/watch/notice.js';
 import { hubDoc as doc, uniqueService } from '../helpers/chaos.js';
 import { useMswClients } from '../helpers/msw-clients.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 const HUB = 'http://hub.test';
 const SHARED_NATS = 'nats://127.0.0.1:4222';
@@ -100,6 +101,7 @@ describe('notices', () => {
     expect(oversize.ok).toBe(false);
     expect(!oversize.ok && oversize.error.code).toBe('NOTICE_INVALID');
     expect(reportedInvalid).toBe(Object.keys(invalid).length);
+    expectLive('B6', 'bad notices delivered and reported (NOTICE_INVALID)', reportedInvalid, Object.keys(invalid).length);
     expect(fetches).toBe(baseline);
     // Valid but not to be applied: older revision, same revision (same content), __proto__ keys.
     await publishAll(subject, [
@@ -147,6 +149,7 @@ describe('notices', () => {
     expect(client.status(service).revision).toBe(2);
     // One in flight + one queued: 20 forged notices cost at most a handful of fetches.
     expect(fetches - baseline).toBeLessThanOrEqual(20);
+    expectLive('S8', 'authenticated refetches the forged notices caused (they were delivered)', fetches - baseline);
     recordFigure({ row: 'S8', name: 'forged values applied (20 forged notices)', value: applied, unit: 'count' });
     recordFigure({ row: 'S8', name: 'authenticated refetches caused', value: fetches - baseline, unit: 'count' });
   });
@@ -167,7 +170,9 @@ describe('notices', () => {
       ),
     );
     const polluted: string[] = [];
+    const checked: string[] = [];
     const check = (where: string) => {
+      checked.push(where);
       if (({} as Record<string, unknown>).polluted !== undefined || (Object.prototype as Record<string, unknown>).polluted !== undefined) {
         polluted.push(where);
       }
@@ -212,6 +217,7 @@ describe('notices', () => {
     expect((snap as Record<string, unknown>).polluted).toBeUndefined();
     check('snapshot');
     expect(polluted).toEqual([]);
+    expectLive('S10', 'polluting inputs served (hub body, applied notice, snapshot)', checked.length, 3);
     recordFigure({ row: 'S10', name: 'polluted (hub body, notice, snapshot)', value: polluted.length, unit: 'count' });
   });
 });

@@ -18,6 +18,7 @@ import { ConfigClient, type ConfigClientOptions } from '../../src/index.js';
 import { CHAOS_PG_URL, closeChaosHub, countingDispatcher, type FetchStats, median, serviceSeq, uniqueService, writeConfig } from '../helpers/chaos.js';
 import { type NatsServerHandle, sleep, startNatsServer, startTcpProxy, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
+import { expectLive } from './liveness.js';
 
 const NATS_TIMINGS = { reconnectTimeWait: 200, reconnectJitter: 100, pingInterval: 500, maxPingOut: 2 };
 
@@ -87,8 +88,10 @@ describe('NATS faults (private nats-server)', () => {
     await client.get(service);
     await waitFor('nats connected', () => client.status(service).nats === 'connected');
     const times: number[] = [];
+    let kills = 0;
     for (let round = 1; round <= 3; round++) {
       await nats.kill();
+      kills++;
       const revision = await write(service, { round });
       await sleep(2_000);
       expect(revisionOf(client, service)).toBeLessThan(revision);
@@ -100,6 +103,8 @@ describe('NATS faults (private nats-server)', () => {
     }
     recordFigure({ row: 'N1', name: 'time to converge after restart (median of 3, 2 s down)', value: median(times), unit: 'ms' });
     recordFigure({ row: 'N1', name: 'time to converge after restart (max of 3)', value: Math.max(...times), unit: 'ms' });
+    expectLive('N1', 'nats-server kills (faults injected)', kills, 3);
+    expectLive('N1', 'rounds converged by the reconnect resync', times.length, 3);
   });
 
   it('N2: NATS down 6 s (> 10 × reconnectTimeWait) → still reconnects; the poll bounds staleness meanwhile', async () => {
@@ -132,6 +137,7 @@ describe('NATS faults (private nats-server)', () => {
     await waitFor('notice after reconnect', () => revisionOf(client, service) >= revision, { timeoutMs: 5_000, intervalMs: 5 });
     const noticeMs = Date.now() - t;
     expect(maxStaleness).toBeLessThanOrEqual(pollMs * 1.2 + 500);
+    expectLive('N2', 'changes the poll delivered while NATS was down', step);
     recordFigure({ row: 'N2', name: 'max staleness while NATS down (poll 500 ms)', value: maxStaleness, unit: 'ms' });
     recordFigure({ row: 'N2', name: 'reconnect after 6 s down (budget 10 × 200 ms)', value: reconnectMs, unit: 'ms' });
     recordFigure({ row: 'N2', name: 'recovered: notice latency after reconnect', value: noticeMs, unit: 'ms' });
@@ -150,6 +156,7 @@ describe('NATS faults (private nats-server)', () => {
     await waitFor('hang detected', () => client.status(service).nats !== 'connected', { timeoutMs: 10_000, intervalMs: 10 });
     const detectMs = Date.now() - pausedAt;
     await waitFor('poll covers the gap', () => revisionOf(client, service) >= revision, { timeoutMs: 3_000, intervalMs: 10 });
+    expectLive('N3', 'hangs (SIGSTOP) injected and detected', nats.paused && client.status(service).nats !== 'connected' ? 1 : 0);
     nats.resume();
     await waitFor('reconnected', () => client.status(service).nats === 'connected', { timeoutMs: 10_000 });
     recordFigure({ row: 'N3', name: 'time to detect a hung server (ping 500 ms × 2)', value: detectMs, unit: 'ms' });
@@ -177,6 +184,7 @@ describe('NATS faults (private nats-server)', () => {
       latencies.push(Date.now() - restored);
     }
     await proxy.close();
+    expectLive('N4', 'cut-off rounds repaired by the resync', latencies.length, 3);
     recordFigure({ row: 'N4', name: 'repair latency after the cut ends (median of 3)', value: median(latencies), unit: 'ms' });
     recordFigure({ row: 'N4', name: 'repair latency (max of 3)', value: Math.max(...latencies), unit: 'ms' });
   });
@@ -218,6 +226,9 @@ describe('NATS faults (private nats-server)', () => {
     await sleep(500);
     const fetches = stats.total - before;
     const slow = (((await nats.monitor('varz')) as { slow_consumers?: number }).slow_consumers ?? 0) - slowBefore;
+    // The server's count of messages it sent to the client's connection: the storm really reached it.
+    const connz = (await nats.monitor('connz')) as { connections?: { name?: string; out_msgs?: number }[] };
+    const deliveredToClient = (connz.connections ?? []).filter((c) => c.name === '@central-hub/config').reduce((n, c) => n + (c.out_msgs ?? 0), 0);
     const distinct = new Set(seen);
     recordFigure({ row: 'N8', name: 'notices published', value: 10_000, unit: 'count' });
     recordFigure({ row: 'N8', name: 'storm duration', value: storm, unit: 'ms' });
@@ -225,6 +236,9 @@ describe('NATS faults (private nats-server)', () => {
     recordFigure({ row: 'N8', name: 'max fetches in flight', value: stats.maxInFlight, unit: 'count' });
     recordFigure({ row: 'N8', name: 'onChange calls / distinct revisions written', value: `${seen.length} / ${written.length}` });
     recordFigure({ row: 'N8', name: 'slow consumers', value: slow, unit: 'count' });
+    expectLive('N8', 'notices the server delivered to the client connection', deliveredToClient, 10_000);
+    expectLive('N8', 'refreshes the storm caused', fetches);
+    expectLive('N8', 'changes delivered', seen.length);
     expect(stats.maxInFlight).toBe(1);
     expect(seen.length).toBe(distinct.size);
     expect(seen.length).toBeLessThanOrEqual(written.length);

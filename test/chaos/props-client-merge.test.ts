@@ -12,6 +12,7 @@ import { coerceEnvValue } from '../../src/layers/env.js';
 import { getPath } from '../../src/layers/paths.js';
 import { createMswAgent, type MswAgent } from '../helpers/lab/msw-undici.js';
 import { recordFigure } from './figures.js';
+import { expectLive, expectRuns } from './liveness.js';
 
 const HUB = 'http://hub.test';
 const SERVICE = 'chaos-b3';
@@ -30,9 +31,16 @@ const critical = { 'db.port': 'DB_PORT', 'db.password': 'DB_PASSWORD', 'features
 
 let agent: MswAgent;
 let hubBody: unknown;
+/** Liveness: requests the msw hub answered. */
+let hubAnswers = 0;
 
 beforeAll(() => {
-  agent = createMswAgent([http.get(`${HUB}/api/v1/config/:service`, () => HttpResponse.json(hubBody as Record<string, unknown>))]);
+  agent = createMswAgent([
+    http.get(`${HUB}/api/v1/config/:service`, () => {
+      hubAnswers++;
+      return HttpResponse.json(hubBody as Record<string, unknown>);
+    }),
+  ]);
 });
 afterAll(async () => {
   await agent.close();
@@ -115,5 +123,7 @@ describe('property: merge precedence', () => {
     // Both outcomes are exercised in earnest.
     expect(resolved).toBeGreaterThan(RUNS / 10);
     expect(typed).toBeGreaterThan(RUNS / 10);
+    expectRuns('B3', resolved + typed, RUNS);
+    expectLive('B3', 'hub requests answered', hubAnswers, RUNS);
   });
 });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../../examples/hub/server.js';
 import { dropSchema, KEYS, STORE_KINDS, type StoreKind, startHub, uniqueService } from '../helpers/hub-fixtures.js';
 import { recordFigure } from './figures.js';
+import { expectLive, expectRuns } from './liveness.js';
 
 const API = '/api/v1/config';
 const RUNS = Number(process.env.CHAOS_B2_RUNS ?? 250);
@@ -161,8 +162,10 @@ describe.each(STORE_KINDS)('B2 on %s', (kind: StoreKind) => {
     let accepted = 0;
     let rejected = 0;
     const statuses = new Map<number, number>();
+    let runs = 0;
     await fc.assert(
       fc.asyncProperty(bodyArb, fc.constantFrom('POST', 'PATCH'), async (text, method) => {
+        runs++;
         const before = (await hub.store.get(service))!;
         const r = await hub.app.inject({ method, url: `${API}/${service}`, headers, payload: text });
         statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
@@ -203,5 +206,9 @@ describe.each(STORE_KINDS)('B2 on %s', (kind: StoreKind) => {
     recordFigure({ row: 'B2', name: `5xx over ${RUNS} arbitrary POST/PATCH bodies (${kind})`, value: fivexx, unit: 'count' });
     recordFigure({ row: 'B2', name: `rows without audit row (${kind})`, value: Number(orphans[0]!.n), unit: 'count' });
     expect(fivexx).toBe(0);
+    expectRuns('B2', runs, RUNS);
+    expectLive('B2', `bodies the hub answered (${kind})`, accepted + rejected, RUNS);
+    expectLive('B2', `valid bodies accepted (${kind})`, accepted);
+    expectLive('B2', `invalid bodies refused (${kind})`, rejected);
   });
 });

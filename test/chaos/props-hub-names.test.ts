@@ -11,6 +11,7 @@ import type { Hub } from '../../examples/hub/server.js';
 import { dropSchema, KEYS, startHub } from '../helpers/hub-fixtures.js';
 import { cleanupLab, type NatsServerHandle, startNatsServer, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
+import { expectLive, expectRuns } from './liveness.js';
 
 const API = '/api/v1/config';
 const VALID = /^[a-z0-9-]{1,100}$/;
@@ -96,8 +97,10 @@ describe('B4: service names on PostgreSQL with a private nats-server', () => {
     const written = new Set<string>();
     let invalidTried = 0;
     let invalidNot4xx = 0;
+    let runs = 0;
     await fc.assert(
       fc.asyncProperty(nameArb, fc.constantFrom('GET', 'POST', 'PATCH', 'DELETE', 'HISTORY', 'ROLLBACK'), async (name, route) => {
+        runs++;
         const enc = encodeURIComponent(name);
         const [method, url, payload] =
           route === 'HISTORY'
@@ -164,5 +167,9 @@ describe('B4: service names on PostgreSQL with a private nats-server', () => {
     expect(badStoreNames).toEqual([]);
     expect(badRows).toEqual([]);
     expect(invalidNot4xx).toBe(0);
+    expectRuns('B4', runs, RUNS);
+    expectLive('B4', 'invalid names tried', invalidTried);
+    expectLive('B4', 'valid names written and published', [...written].filter((n) => subjects.includes(`config.update.${n}`)).length);
+    expectLive('B4', 'store calls recorded (the spy on the real store is live)', reachedStore.length);
   });
 });

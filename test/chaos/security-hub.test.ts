@@ -12,6 +12,7 @@ import { buildHub } from '../../examples/hub/server.js';
 import { KEYS, PG_URL, startHub } from '../helpers/hub-fixtures.js';
 import { cleanupLab, startHubProcess, startTcpProxy } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
+import { expectLive, expectRuns } from './liveness.js';
 
 // S1: every comparison goes through timingSafeEqual; count the calls and the buffer lengths.
 const compares: { a: number; b: number }[] = [];
@@ -38,6 +39,7 @@ describe('S1: API keys hashed to a fixed length and compared in constant time', 
       { name: 'c', key: 'x', scopes: ['read:*'] },
     ];
     const auth = new Authenticator({ keys, failureLimit: 1_000_000 });
+    let comparisons = 0;
     for (const presented of ['k-aaaaaaaaaaaaaaaa', 'k-bbbb', 'x', 'wrong', 'k'.repeat(10_000), 'é', 'k-aaaaaaaaaaaaaaab']) {
       compares.length = 0;
       try {
@@ -46,7 +48,9 @@ describe('S1: API keys hashed to a fixed length and compared in constant time', 
         // 401 for the wrong ones
       }
       expect(compares, presented.slice(0, 20)).toEqual(keys.map(() => ({ a: 32, b: 32 })));
+      comparisons += compares.length;
     }
+    expectLive('S1', 'timingSafeEqual calls observed (7 presented keys × 3 configured)', comparisons, 21);
     expect(auth.authenticate('k-bbbb', '10.0.0.2').name).toBe('b');
     expect(auth.authenticate('x', '10.0.0.2').name).toBe('c');
     recordFigure({ row: 'S1', name: 'comparisons per request = configured keys, all 32-byte constant-time', value: true });
@@ -117,6 +121,7 @@ describe('S3/S5/S7/S9/S10 on PGlite', () => {
     console.log(`[S3] requests=${checked} unauthorised_2xx=${unauthorised2xx}`);
     recordFigure({ row: 'S3', name: `unauthorised 2xx over ${checked} key × route × service requests`, value: unauthorised2xx, unit: 'count' });
     expect(unauthorised2xx).toBe(0);
+    expectLive('S3', 'key × route × service requests answered', checked, 36);
   });
 
   it('S5: 10 000 wrong keys from one address → 429 after the threshold, one uniform 401 body', async () => {
@@ -155,6 +160,7 @@ describe('S3/S5/S7/S9/S10 on PGlite', () => {
     expect(n429).toBe(10_000 - 20);
     expect(other).toBe(0);
     expect(elsewhere.statusCode).toBe(200);
+    expectLive('S5', 'wrong-key requests answered (401 + 429)', n401 + n429, 10_000);
   });
 
   it('S7: secret-looking keys (any case/separator/depth) or PEM private-key values → 422, nothing written', async () => {
@@ -193,6 +199,7 @@ describe('S3/S5/S7/S9/S10 on PGlite', () => {
     expect((await hub.store.get(service))!.revision).toBe(before);
     recordFigure({ row: 'S7', name: `secret-looking bodies accepted over ${runs}`, value: accepted, unit: 'count' });
     expect(accepted).toBe(0);
+    expectRuns('S7', runs, 300);
   });
 
   it('S9: error bodies carry no stack trace, SQL or file path (bad JSON, bad names, bad types, unknown routes)', async () => {
@@ -212,6 +219,7 @@ describe('S3/S5/S7/S9/S10 on PGlite', () => {
       { method: 'GET', url: '/etc/passwd' },
     ];
     let leaking = 0;
+    let answered = 0;
     for (const p of probes) {
       const r = await hub.app.inject({
         method: p.method,
@@ -222,6 +230,7 @@ describe('S3/S5/S7/S9/S10 on PGlite', () => {
       expect(r.statusCode, p.url).toBeGreaterThanOrEqual(400);
       expect(r.statusCode, `${p.url} ${r.body}`).toBeLessThan(500);
       expect(r.json()).toHaveProperty('detail');
+      answered++;
       if (LEAK.test(r.body)) {
         leaking++;
         console.log(`[S9] leaking: ${p.method} ${p.url} → ${r.body.slice(0, 300)}`);
@@ -229,6 +238,7 @@ describe('S3/S5/S7/S9/S10 on PGlite', () => {
     }
     recordFigure({ row: 'S9', name: 'leaking error bodies (bad input)', value: leaking, unit: 'count' });
     expect(leaking).toBe(0);
+    expectLive('S9', 'bad-input error bodies checked', answered, probes.length);
   });
 
   it('S10: prototype pollution through POST/PATCH bodies and the query string never reaches Object.prototype', async () => {
@@ -240,10 +250,12 @@ describe('S3/S5/S7/S9/S10 on PGlite', () => {
       '{"a":1,"__proto__":{"polluted":1}}',
     ];
     let polluted = 0;
+    let refused = 0;
     for (const method of ['POST', 'PATCH'] as const) {
       for (const payload of bodies) {
         const r = await hub.app.inject({ method, url: `${API}/orders-api`, headers: admin, payload });
         expect(r.statusCode, `${method} ${payload}`).toBe(400);
+        refused++;
         if (({} as Record<string, unknown>).polluted !== undefined) polluted++;
       }
     }
@@ -262,6 +274,7 @@ describe('S3/S5/S7/S9/S10 on PGlite', () => {
     recordFigure({ row: 'S10', name: 'Object.prototype polluted (hub bodies)', value: polluted, unit: 'count' });
     expect(polluted).toBe(0);
     expect(Object.prototype).not.toHaveProperty('polluted');
+    expectLive('S10', 'polluting bodies sent and refused', refused, bodies.length * 2);
   });
 });
 
@@ -275,6 +288,7 @@ describe('S9: DB down → 503 without SQL, stack traces or paths', () => {
       hub = await buildHub({ databaseUrl: url.toString(), apiKeys: Object.values(KEYS), seed: false, connectionTimeoutMs: 500, statementTimeoutMs: 1000 });
       await proxy.break('reset');
       let leaking = 0;
+      let unavailable = 0;
       for (const [method, path, payload] of [
         ['GET', `${API}/any-svc`, undefined],
         ['POST', `${API}/any-svc`, '{"a":1}'],
@@ -290,8 +304,10 @@ describe('S9: DB down → 503 without SQL, stack traces or paths', () => {
         });
         expect(r.statusCode, `${method} ${path} ${r.body}`).toBe(503);
         expect(r.headers['retry-after']).toBeDefined();
+        unavailable++;
         if (LEAK.test(r.body)) leaking++;
       }
+      expectLive('S9', 'requests answered 503 with the database cut (fault injected)', unavailable, 5);
       recordFigure({ row: 'S9', name: 'leaking error bodies (DB down)', value: leaking, unit: 'count' });
       expect(leaking).toBe(0);
     } finally {
@@ -359,6 +375,8 @@ describe('S6: canary key and canary secret never in hub logs or error bodies (de
     recordFigure({ row: 'S6', name: 'canary key/secret occurrences in hub error bodies', value: inBodies, unit: 'count' });
     expect(inLogs).toBe(0);
     expect(inBodies).toBe(0);
+    expectLive('S6', 'hub answers searched for the canaries', bodies.length, 11);
+    expectLive('S6', 'hub log lines searched for the canaries (trace level)', logs.split('\n').length, 20);
   });
 });
 

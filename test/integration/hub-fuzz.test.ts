@@ -18,6 +18,7 @@ describe('hub under arbitrary input (fast-check, PGlite)', () => {
   it('POST/PATCH bodies: 2xx only for JSON objects, never 5xx; audit rows = successful writes', async () => {
     const service = uniqueService('fuzz');
     let ok = 0;
+    let runs = 0;
     const statuses = new Map<number, number>();
     await fc.assert(
       fc.asyncProperty(
@@ -29,6 +30,7 @@ describe('hub under arbitrary input (fast-check, PGlite)', () => {
         fc.constantFrom('POST', 'PATCH'),
         fc.constantFrom('application/json', 'application/merge-patch+json', 'text/plain'),
         async (payload, method, contentType) => {
+          runs++;
           const r = await hub.app.inject({ method, url: `/api/v1/config/${service}`, payload, headers: { ...admin, 'content-type': contentType } });
           statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
           expect(r.statusCode).toBeLessThan(500);
@@ -46,17 +48,28 @@ describe('hub under arbitrary input (fast-check, PGlite)', () => {
     console.log(`[hub-fuzz] statuses ${JSON.stringify(Object.fromEntries(statuses))}; successful writes ${ok}; audit rows ${audit[0]!.n}`);
     expect(audit[0]!.n).toBe(ok);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // Liveness (issue 9): every run reached the hub, and both outcomes were exercised.
+    expect(runs, 'property runs executed').toBe(300);
+    expect(ok, 'bodies accepted').toBeGreaterThan(0);
+    expect(runs - ok, 'bodies refused').toBeGreaterThan(0);
   });
 
   it('service names: anything outside ^[a-z0-9-]{1,100}$ is 400 and never reaches the store', async () => {
+    let runs = 0;
+    let invalid = 0;
     await fc.assert(
       fc.asyncProperty(fc.string({ minLength: 1, maxLength: 120, unit: 'binary' }), async (name) => {
+        runs++;
         const valid = /^[a-z0-9-]{1,100}$/.test(name);
+        if (!valid) invalid++;
         const r = await hub.app.inject({ method: 'GET', url: `/api/v1/config/${encodeURIComponent(name)}`, headers: admin });
         if (valid) expect([200, 404]).toContain(r.statusCode);
         else expect(r.statusCode).toBe(400);
       }),
       { numRuns: 300 },
     );
+    // Liveness (issue 9): every run reached the hub, with invalid names among them.
+    expect(runs, 'property runs executed').toBe(300);
+    expect(invalid, 'invalid names tried').toBeGreaterThan(0);
   });
 });

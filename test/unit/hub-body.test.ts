@@ -35,14 +35,21 @@ describe('parseJsonBody', () => {
   });
 
   it('never throws anything but a 400 HubError, and never pollutes prototypes (fast-check)', () => {
+    const outcomes = { ok: 0, refused: 0 };
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null')), (text) => {
         const s = status(() => parseJsonBody(text));
+        if (s === 'ok') outcomes.ok++;
+        else if (s === 400) outcomes.refused++;
         expect(s === 'ok' || s === 400).toBe(true);
         expect(({} as Record<string, unknown>).polluted).toBeUndefined();
       }),
       { numRuns: 500 },
     );
+    // Liveness (issue 9): all runs executed, and both outcomes were exercised.
+    expect(outcomes.ok + outcomes.refused, 'property runs executed').toBe(500);
+    expect(outcomes.ok, 'bodies parsed').toBeGreaterThan(0);
+    expect(outcomes.refused, 'bodies refused').toBeGreaterThan(0);
   });
 });
 
