@@ -144,3 +144,48 @@ describe.each(STORE_KINDS)('hub outbox with a row NATS refuses, on %s', (kind: S
     expect(b.failedAttempts).toBe(MAX_ATTEMPTS);
   });
 });
+
+// PostgreSQL: on PGlite (one connection) the relay's transaction, held open while a flush waits for the
+// hung link, makes every other query wait too, /health's ping included (it answers `unavailable`).
+describe('hub /health when the relay falls behind while NATS still looks connected (PostgreSQL)', () => {
+  it('turns degraded once the oldest pending row is older than 10 s, and ok again when it is published', async () => {
+    const nats = await startNatsServer();
+    const proxy = new TcpProxy(nats.port);
+    await proxy.listen();
+    const { hub, schema } = await startHub('postgres', { natsUrl: `nats://127.0.0.1:${proxy.port}`, relayIntervalMs: 200, seed: false, disableAuth: true });
+    try {
+      await waitFor(() => hub.broadcaster.connected);
+      // A hung link: the connection stays up (no disconnect for 20 s of missed pings), flushes time out,
+      // every relay run fails, and the row stays pending.
+      proxy.hang();
+      const service = uniqueService('lag');
+      const r = await hub.app.inject({ method: 'POST', url: `${API}/${service}`, ...json({ n: 1 }) });
+      expect(r.json().broadcast).toBe('failed');
+      const early = (await hub.app.inject({ method: 'GET', url: '/health' })).json();
+      expect(early).toMatchObject({ status: 'ok', nats: true, outbox: { pending: 1, dead: 0 } });
+      let health: { status: string; nats: boolean; outbox: { pending: number; lag_ms: number } } = early;
+      let polls = 0;
+      await waitFor(
+        async () => {
+          polls++;
+          health = (await hub.app.inject({ method: 'GET', url: '/health' })).json();
+          return health.status === 'degraded';
+        },
+        15_000,
+        250,
+      );
+      console.log(`[hub-outbox-poison lag] degraded at lag_ms=${health.outbox.lag_ms} nats=${health.nats} polls=${polls}`);
+      expect(polls).toBeGreaterThan(1);
+      expect(health).toMatchObject({ status: 'degraded', nats: true, outbox: { pending: 1 } });
+      expect(health.outbox.lag_ms).toBeGreaterThan(hub.broadcaster.maxRelayLagMs);
+      proxy.restore();
+      await waitFor(async () => (await hub.store.pendingOutboxCount()) === 0, 15_000, 50);
+      await waitFor(async () => (await hub.app.inject({ method: 'GET', url: '/health' })).json().status === 'ok', 15_000, 50);
+    } finally {
+      proxy.restore();
+      await hub.close();
+      await cleanupLab();
+      if (schema !== undefined) await dropSchema(schema);
+    }
+  }, 40_000);
+});
