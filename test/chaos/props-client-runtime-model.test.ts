@@ -1,0 +1,806 @@
+/**
+ * M1 (fast-check `fc.commands` + `fc.asyncModelRun`): a model-based test of the client runtime of one
+ * service, in the default mode (no `applyPayload`: a notice is only a hint to refetch).
+ *
+ * The real system: a `ConfigClient` handed a connection to the shared nats-server (127.0.0.1:4222, a subject
+ * prefix of its own per run), whose hub is an msw handler behind the undici bridge serving a model-controlled
+ * in-memory hub: 200 with ETag `"<revision>"`, 304 when If-None-Match matches, 404 when deleted, a network
+ * error when down (exactly what the reference hub does: `examples/hub/routes/context.ts` `etag()`).
+ *
+ * Commands: hub write (revision + 1), hub delete, hub restore to a lower revision (a hub restored from a
+ * backup: later writes reuse the revisions after it), hub down / up, a valid / stale / forged (revision
+ * 9e15, other config) / malformed (not JSON) / deep (20 000 levels) notice published from a second
+ * connection, a poll tick (`client.refresh`), `get`, `close`, and a restart (close, then a new client on the
+ * same snapshot directory with the hub down).
+ *
+ * The reference model says what must be served (README "Hot reload", DESIGN §4) and how many GETs the hub
+ * sees. After each command settles (a notice is followed by a sentinel on the same publisher, which reaches
+ * the client's connection after the notice was handled; then the hub and `status()` stay quiet for
+ * QUIET_MS), the invariants are:
+ *  (a) the served value is one the hub confirmed (a config it served with a 200, defaults after a 404 or
+ *      with no answer yet, or the snapshot's); after a refresh with the hub up it is the hub's current
+ *      config — also after a restore to a lower revision;
+ *  (b) one `onChange` per distinct change, in order, with next/prev as the model says, never for an equal value;
+ *  (c) a `get()` inside the listener sees `next`;
+ *  (d) after `close()` nothing happens: no onChange, no hub request, no report;
+ *  (e) forged / malformed / deep notices never change the value (a forged one costs at most one GET within
+ *      the notice budget), and at the end of every run a hub write's notice still changes the value.
+ *  Plus: the exact number of hub requests the model predicts (the notice budget: burst 3, then 1/s), and
+ *  `status().source`.
+ *
+ * Notice budget: the model counts the tokens of the client's bucket (3, minus one for the resync after
+ * the subscription) without the refill, so it never has more than the client; a notice that would need a
+ * fetch when the model has no token left is not generated (its deferred fetch is issue-9 #8's subject, in
+ * test/integration/notice-trust.test.ts).
+ *
+ * Recovery timers are set to 10 minutes so that the background retry never fires inside a run: the model
+ * stays deterministic (a failing service is healed by a tick, as the recovery timer would).
+ *
+ * Replay: `MODEL_SEED=<seed> MODEL_PATH=<path> npx vitest run test/chaos/props-client-runtime-model.test.ts`.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import fc from 'fast-check';
+import { HttpResponse, http } from 'msw';
+import { connect, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { type ConfigChange, ConfigClient, type ConfigError } from '../../src/index.js';
+import { createMswAgent, type MswAgent } from '../helpers/lab/msw-undici.js';
+import { recordFigure } from './figures.js';
+import { expectLive, expectRuns } from './liveness.js';
+
+const HUB = 'http://hub.model.test';
+const SERVICE = 'model-svc';
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const NUM_RUNS = 200;
+const MAX_COMMANDS = 8;
+/** How long the hub and the client's status must stay unchanged for a command to count as settled. */
+const QUIET_MS = 12;
+const SEED = process.env.MODEL_SEED !== undefined ? Number(process.env.MODEL_SEED) : (Date.now() ^ (process.pid << 8)) | 0;
+const PATH = process.env.MODEL_PATH;
+const BASE_TIME = 1_760_000_000_000;
+/** The notice-fetch bucket (src/runtime/service-runtime.ts): 3 at once, then one per second. */
+const NOTICE_BURST = 3;
+
+interface Cfg {
+  v: string;
+  n: number;
+}
+const DEFAULTS: Cfg = { v: 'default', n: 0 };
+const FORGED: Cfg = { v: 'forged', n: -1 };
+const schema = z.object({ v: z.string(), n: z.number() });
+const services = { [SERVICE]: { schema, defaults: DEFAULTS } };
+type Client = ConfigClient<typeof services>;
+
+const encoder = new TextEncoder();
+const eq = (a: unknown, b: unknown): boolean => isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// ── the hub ─────────────────────────────────────────────────────────────────────────────────────
+
+interface HubEntry {
+  revision: number;
+  config: Cfg;
+  updatedAt: number;
+}
+interface HubState extends HubEntry {
+  up: boolean;
+  deleted: boolean;
+  /** The revisions the hub holds (a restore drops what came after the backup). */
+  history: HubEntry[];
+}
+
+function initialHub(start: 'up' | 'down' | 'absent', revisions = 1): HubState {
+  if (start === 'absent') return { up: true, deleted: true, revision: 0, config: DEFAULTS, updatedAt: BASE_TIME, history: [] };
+  const history: HubEntry[] = [];
+  for (let r = 1; r <= revisions; r++) history.push({ revision: r, config: { v: `w0.${r}`, n: r }, updatedAt: BASE_TIME + r });
+  return { ...history[history.length - 1]!, up: start === 'up', deleted: false, history };
+}
+
+const cloneHub = (h: HubState): HubState => ({ ...h, config: { ...h.config }, history: h.history.map((e) => ({ ...e })) });
+
+/** What the msw handler serves, for the current run. */
+let hub: HubState = initialHub('up');
+/** Configs the hub served with a 200 this run (JSON text). */
+let servedByHub = new Set<string>();
+let started = 0;
+let finished = 0;
+
+// ── liveness ────────────────────────────────────────────────────────────────────────────────────
+
+const fresh = () => ({
+  runs: 0,
+  commands: 0,
+  hubAnswers: 0,
+  noticesDelivered: 0,
+  noticesHandled: 0,
+  noticeInvalidReports: 0,
+  onChange: 0,
+  natsChanges: 0,
+  forgedFetches: 0,
+  restoresConfirmed: 0,
+  restarts: 0,
+  snapshotBoots: 0,
+  closedChecks: 0,
+  finalHotReloads: 0,
+});
+let live = fresh();
+let commandCounts = new Map<string, number>();
+/** One line per model run (row), printed in afterAll. */
+const summaries: string[] = [];
+/**
+ * `revision`: the reference hub's ETag, `"<revision>"` (examples/hub/routes/context.ts). `content`: a
+ * strong validator that also changes with the content, `"<revision>-<hash>"`, as RFC 9110 asks of a strong ETag.
+ */
+let etagMode: 'revision' | 'content' = 'revision';
+const etagOf = (h: HubState): string =>
+  etagMode === 'revision' ? `"${h.revision}"` : `"${h.revision}-${createHash('sha256').update(JSON.stringify(h.config)).digest('hex').slice(0, 12)}"`;
+
+// ── NATS ────────────────────────────────────────────────────────────────────────────────────────
+
+let agent: MswAgent;
+/** Handed to every client; the sentinel subscription lives on it too. */
+let nc: NatsConnection;
+let pub: NatsConnection;
+const SENTINEL = `model.sentinel.${process.pid}`;
+let sentinelSeq = 0;
+const sentinelWaiters = new Map<string, () => void>();
+
+/** Publishes `data`, then a sentinel; resolves when the sentinel reached the clients' connection. */
+async function deliver(subject: string, data: Uint8Array): Promise<void> {
+  const id = String(++sentinelSeq);
+  const arrived = new Promise<void>((resolve) => sentinelWaiters.set(id, resolve));
+  pub.publish(subject, data);
+  pub.publish(SENTINEL, encoder.encode(id));
+  await pub.flush();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    arrived,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`sentinel ${id} never arrived: nats delivery is broken`)), 5_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  live.noticesDelivered++;
+}
+
+const DEEP_NOTICE = encoder.encode(`{"service_name":"${SERVICE}","revision":9000000000000000,"config":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`);
+const MALFORMED_NOTICE = encoder.encode(`{"service_name":"${SERVICE}","revision":9000000000000000,"config":{"v":"forged"`);
+const FORGED_NOTICE = encoder.encode(
+  JSON.stringify({ service_name: SERVICE, revision: 9e15, config: FORGED, version: 'forged', updated_at: 9e15, action: 'updated' }),
+);
+
+// ── model and real system ───────────────────────────────────────────────────────────────────────
+
+type Source = 'hub' | 'cache' | 'snapshot' | 'defaults';
+
+interface Model {
+  hub: HubState;
+  writes: number;
+  open: boolean;
+  /** What the client must serve. */
+  served: Cfg;
+  source: Source;
+  /** The hub layer the client holds (what its ETag and same-revision checks compare against). */
+  held: HubEntry | undefined;
+  /** Successful hub answers (200, 304, 404) of this client. */
+  confirmations: number;
+  confirmedRev: number | undefined;
+  failing: boolean;
+  /** Lower bound of the client's notice-fetch tokens (no refill counted). */
+  tokens: number;
+  checkedRevision: number | undefined;
+  /** The last-known-good file on disk. */
+  snapshot: HubEntry | undefined;
+  /** Hub requests the model expects (this run). */
+  requests: number;
+}
+
+interface Delivery {
+  next: unknown;
+  prev: unknown;
+  change: ConfigChange;
+  inside: Promise<unknown>;
+}
+
+interface Real {
+  client: Client | undefined;
+  closed: boolean;
+  snapshotDir: string;
+  subjectPrefix: string;
+  subject: string;
+  deliveries: Delivery[];
+  checked: number;
+  errors: ConfigError[];
+  errorsChecked: number;
+  /** The commands of this run, for the failure message. */
+  trail: string[];
+}
+
+function wouldFetchOnNotice(m: Readonly<Model>, revision: number | undefined, config: Cfg | undefined): boolean {
+  if (!m.open || m.failing) return false;
+  if (m.confirmations > 0 && m.confirmedRev !== undefined && revision !== undefined && revision <= m.confirmedRev) {
+    // Stale or a duplicate; one check with the hub for a same-revision notice with other content.
+    return revision === m.confirmedRev && config !== undefined && m.held !== undefined && !eq(config, m.held.config) && m.checkedRevision !== revision;
+  }
+  return true;
+}
+
+/** A fetch: the hub's answer is what the client must serve (the hub is authoritative). */
+function modelFetch(m: Model): void {
+  m.requests++;
+  if (!m.hub.up) {
+    m.failing = true;
+    if (m.source === 'hub') m.source = 'cache';
+    return;
+  }
+  m.failing = false;
+  m.confirmations++;
+  if (m.hub.deleted) {
+    m.served = DEFAULTS;
+    m.source = 'defaults';
+    m.held = undefined;
+    m.confirmedRev = undefined;
+    m.snapshot = undefined;
+    return;
+  }
+  const entry: HubEntry = { revision: m.hub.revision, config: m.hub.config, updatedAt: m.hub.updatedAt };
+  m.served = entry.config;
+  m.source = 'hub';
+  m.held = entry;
+  m.confirmedRev = entry.revision;
+  m.snapshot = entry;
+}
+
+function modelNotice(m: Model, revision: number | undefined, config: Cfg | undefined): void {
+  if (!wouldFetchOnNotice(m, revision, config)) return;
+  if (m.confirmations > 0 && m.confirmedRev !== undefined && revision !== undefined && revision <= m.confirmedRev) m.checkedRevision = revision;
+  m.tokens--;
+  modelFetch(m);
+}
+
+function validNotice(h: HubState): { revision: number; config: Cfg | undefined; bytes: Uint8Array } {
+  const body = h.deleted
+    ? { service_name: SERVICE, revision: h.revision, updated_at: h.updatedAt, action: 'deleted' }
+    : { service_name: SERVICE, revision: h.revision, config: h.config, version: `v${h.revision}`, updated_at: h.updatedAt, action: 'updated' };
+  return { revision: h.revision, config: h.deleted ? undefined : h.config, bytes: encoder.encode(JSON.stringify(body)) };
+}
+
+// ── settling and checking ───────────────────────────────────────────────────────────────────────
+
+function statusKey(r: Real): string {
+  if (!r.client) return '';
+  try {
+    return JSON.stringify(r.client.status(SERVICE));
+  } catch (error) {
+    return String(error);
+  }
+}
+
+/** Until the hub saw `atLeast` requests, none is in flight, and nothing moved for QUIET_MS (≤ 3 s). */
+async function settle(r: Real, atLeast: number): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  let key = '';
+  let since = Date.now();
+  for (;;) {
+    const k = `${started}|${finished}|${r.deliveries.length}|${r.errors.length}|${statusKey(r)}`;
+    const now = Date.now();
+    if (k !== key) {
+      key = k;
+      since = now;
+    } else if (started >= atLeast && started === finished && now - since >= QUIET_MS) {
+      return;
+    }
+    if (now > deadline) return;
+    await sleep(2);
+  }
+}
+
+/** The invariants, after a command settled. `before` is what the model served before it. */
+async function verify(m: Model, r: Real, before: Cfg, label: string, expectChange = m.open && !eq(before, m.served)): Promise<void> {
+  const where = `after ${label} (commands: ${r.trail.join(' → ')})`;
+  expect(started, `hub requests ${where}`).toBe(m.requests);
+  const fresh = r.deliveries.slice(r.checked);
+  r.checked = r.deliveries.length;
+  const newErrors = r.errors.slice(r.errorsChecked);
+  r.errorsChecked = r.errors.length;
+  if (!m.open) {
+    // (d) nothing after close().
+    expect(fresh, `onChange ${where}`).toEqual([]);
+    expect(
+      newErrors.map((e) => e.code),
+      `reports ${where}`,
+    ).toEqual([]);
+    return;
+  }
+  const client = r.client!;
+  const served = client.explain(SERVICE, '').value;
+  // (a) a value the hub confirmed (or defaults, or the snapshot, itself a hub answer).
+  expect(eq(served, DEFAULTS) || servedByHub.has(JSON.stringify(served)), `served ${JSON.stringify(served)} was never served by the hub ${where}`).toBe(true);
+  expect(served, `served value ${where}`).toEqual(m.served);
+  expect(client.status(SERVICE).source, `status().source ${where}`).toBe(m.source);
+  // (b) one onChange per distinct change, with next and prev.
+  if (expectChange) {
+    expect(fresh.length, `onChange count ${where}`).toBe(1);
+    const [d] = fresh as [Delivery];
+    expect(d.next, `onChange next ${where}`).toEqual(m.served);
+    expect(d.prev, `onChange prev ${where}`).toEqual(before);
+    // (c) get() inside the listener sees next.
+    expect(await d.inside, `get() inside onChange ${where}`).toEqual(d.next);
+    live.onChange++;
+    if (d.change.source === 'nats') live.natsChanges++;
+  } else {
+    expect(
+      fresh.map((d) => d.next),
+      `onChange ${where}`,
+    ).toEqual([]);
+  }
+  for (const d of fresh) expect(d.next, `forged value delivered ${where}`).not.toEqual(FORGED);
+}
+
+// ── the client's lifecycle ──────────────────────────────────────────────────────────────────────
+
+async function openClient(m: Model, r: Real): Promise<void> {
+  const client: Client = new ConfigClient({
+    hubUrl: HUB,
+    apiKey: 'model-key',
+    snapshotDir: r.snapshotDir,
+    pollIntervalMs: false,
+    startupTimeoutMs: 2_000,
+    transport: { dispatcher: agent, retries: 0, retryBaseDelayMs: 1, retryMaxDelayMs: 2 },
+    recovery: { minDelayMs: 600_000, maxDelayMs: 600_000, unauthorizedDelayMs: 600_000 },
+    nats: { connection: nc, subjectPrefix: r.subjectPrefix },
+    services,
+  });
+  r.client = client;
+  r.closed = false;
+  client.onError((error) => r.errors.push(error));
+  client.onChange(SERVICE, (next, prev, change) => {
+    const inside = client.get(SERVICE);
+    inside.catch(() => undefined);
+    r.deliveries.push({ next, prev, change, inside });
+  });
+  const first = await client.get(SERVICE);
+  for (let i = 0; client.status(SERVICE).nats !== 'connected'; i++) {
+    if (i > 2_000) throw new Error(`client never subscribed: nats is ${client.status(SERVICE).nats}`);
+    await sleep(1);
+  }
+  // The first fetch, then the resync after the subscription (a notice may have been missed meanwhile).
+  await settle(r, m.requests + 1);
+  const requests = started - m.requests;
+  m.open = true;
+  m.confirmations = 0;
+  m.confirmedRev = undefined;
+  m.checkedRevision = undefined;
+  m.failing = false;
+  m.held = undefined;
+  m.tokens = NOTICE_BURST;
+  const expectedBefore = m.requests;
+  modelFetch(m);
+  if (m.failing) {
+    // Hub down: the snapshot, else defaults. The resync only counts (a follow-up fetch, one token) if it
+    // came while the first fetch was in flight; else it brings the (distant) recovery retry forward.
+    m.served = m.snapshot?.config ?? DEFAULTS;
+    m.source = m.snapshot ? 'snapshot' : 'defaults';
+    m.held = m.snapshot;
+    expect(requests, 'hub requests of a start with the hub down (first fetch, maybe a resync follow-up)').toBeGreaterThanOrEqual(1);
+    expect(requests).toBeLessThanOrEqual(2);
+    m.requests = expectedBefore + requests;
+    m.tokens = NOTICE_BURST - 1;
+    if (m.snapshot) live.snapshotBoots++;
+  } else {
+    // Hub up: the resync is a second (conditional) fetch.
+    m.tokens--;
+    modelFetch(m);
+  }
+  expect(first, 'first get').toEqual(m.served);
+  r.checked = r.deliveries.length;
+  r.errorsChecked = r.errors.length;
+  await verify(m, r, m.served, 'start', false);
+}
+
+async function closeClient(m: Model, r: Real): Promise<void> {
+  const client = r.client!;
+  await client.close();
+  r.closed = true;
+  m.open = false;
+  await expect(client.get(SERVICE)).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
+  // The snapshot file after close() (its writes are awaited): never a forged value, and what the model says.
+  const text = await readFile(join(r.snapshotDir, `${SERVICE}.json`), 'utf8').catch(() => undefined);
+  if (text !== undefined) expect(text).not.toContain('forged');
+  if (m.snapshot) expect(JSON.parse(text ?? '{}').config, 'snapshot file after close').toEqual(m.snapshot.config);
+  else expect(text, 'no snapshot file (none written, or removed after a 404)').toBeUndefined();
+}
+
+// ── commands ────────────────────────────────────────────────────────────────────────────────────
+
+abstract class Cmd implements fc.AsyncCommand<Model, Real> {
+  abstract readonly name: string;
+  check(_m: Readonly<Model>): boolean {
+    return true;
+  }
+  abstract act(m: Model, r: Real): Promise<void>;
+  async run(m: Model, r: Real): Promise<void> {
+    r.trail.push(this.toString());
+    live.commands++;
+    commandCounts.set(this.name, (commandCounts.get(this.name) ?? 0) + 1);
+    const before = m.served;
+    await this.act(m, r);
+    await verify(m, r, before, this.toString());
+  }
+  toString(): string {
+    return this.name;
+  }
+}
+
+class HubWrite extends Cmd {
+  readonly name = 'hub write';
+  async act(m: Model): Promise<void> {
+    m.writes++;
+    const entry: HubEntry = { revision: m.hub.revision + 1, config: { v: `w${m.writes}`, n: m.writes + 1 }, updatedAt: BASE_TIME + 1_000 + m.writes };
+    Object.assign(m.hub, entry, { deleted: false });
+    m.hub.history.push(entry);
+    hub = cloneHub(m.hub);
+  }
+}
+
+class HubDelete extends Cmd {
+  readonly name = 'hub delete';
+  override check(m: Readonly<Model>): boolean {
+    return !m.hub.deleted;
+  }
+  async act(m: Model): Promise<void> {
+    m.writes++;
+    // The reference hub bumps the revision on a delete (its notice says so) and answers 404.
+    Object.assign(m.hub, { revision: m.hub.revision + 1, deleted: true, updatedAt: BASE_TIME + 1_000 + m.writes });
+    hub = cloneHub(m.hub);
+  }
+}
+
+class HubRestore extends Cmd {
+  readonly name = 'hub restore';
+  constructor(readonly pick: number) {
+    super();
+  }
+  override check(m: Readonly<Model>): boolean {
+    return m.hub.history.some((e) => e.revision < m.hub.revision);
+  }
+  async act(m: Model): Promise<void> {
+    const older = m.hub.history.filter((e) => e.revision < m.hub.revision);
+    const entry = older[this.pick % older.length]!;
+    // A backup taken at that revision: what came after it is gone, and the next write reuses revision + 1.
+    m.hub.history = m.hub.history.filter((e) => e.revision <= entry.revision);
+    Object.assign(m.hub, { revision: entry.revision, config: entry.config, updatedAt: entry.updatedAt, deleted: false });
+    hub = cloneHub(m.hub);
+  }
+  override toString(): string {
+    return `hub restore(${this.pick})`;
+  }
+}
+
+class HubDown extends Cmd {
+  readonly name = 'hub down';
+  override check(m: Readonly<Model>): boolean {
+    return m.hub.up;
+  }
+  async act(m: Model): Promise<void> {
+    m.hub.up = false;
+    hub.up = false;
+  }
+}
+
+class HubUp extends Cmd {
+  readonly name = 'hub up';
+  override check(m: Readonly<Model>): boolean {
+    return !m.hub.up;
+  }
+  async act(m: Model): Promise<void> {
+    m.hub.up = true;
+    hub.up = true;
+  }
+}
+
+abstract class NoticeCmd extends Cmd {
+  /** The notice's revision and config (for the model), and its bytes; `undefined` when it never parses. */
+  abstract notice(m: Readonly<Model>): { revision: number | undefined; config: Cfg | undefined; bytes: Uint8Array; invalid?: boolean };
+  override check(m: Readonly<Model>): boolean {
+    const n = this.notice(m);
+    return n.invalid === true || !wouldFetchOnNotice(m, n.revision, n.config) || m.tokens >= 1;
+  }
+  async act(m: Model, r: Real): Promise<void> {
+    const n = this.notice(m);
+    const reportsBefore = r.errors.filter((e) => e.code === 'NOTICE_INVALID').length;
+    const fetches = !n.invalid && wouldFetchOnNotice(m, n.revision, n.config);
+    await deliver(r.subject, n.bytes);
+    if (m.open) live.noticesHandled++;
+    if (!n.invalid) modelNotice(m, n.revision, n.config);
+    await settle(r, m.requests);
+    if (n.invalid && m.open) {
+      const reports = r.errors.filter((e) => e.code === 'NOTICE_INVALID').length - reportsBefore;
+      expect(reports, `${this} is reported once (NOTICE_INVALID)`).toBe(1);
+      live.noticeInvalidReports += reports;
+      r.errorsChecked = r.errors.length;
+    }
+    if (this instanceof ForgedNotice && fetches) live.forgedFetches++;
+  }
+}
+
+class ValidNotice extends NoticeCmd {
+  readonly name = 'notice valid';
+  notice(m: Readonly<Model>) {
+    return validNotice(m.hub);
+  }
+}
+
+class StaleNotice extends NoticeCmd {
+  readonly name = 'notice stale';
+  constructor(readonly pick: number) {
+    super();
+  }
+  override check(m: Readonly<Model>): boolean {
+    return m.confirmations > 0 && m.confirmedRev !== undefined && m.confirmedRev >= 1 && super.check(m);
+  }
+  notice(m: Readonly<Model>) {
+    const revision = this.pick % (m.confirmedRev ?? 1);
+    const config = m.hub.history.find((e) => e.revision === revision)?.config ?? { v: `stale${revision}`, n: revision };
+    const body = { service_name: SERVICE, revision, config, version: `v${revision}`, updated_at: BASE_TIME + revision, action: 'updated' };
+    return { revision, config, bytes: encoder.encode(JSON.stringify(body)) };
+  }
+  override toString(): string {
+    return `notice stale(${this.pick})`;
+  }
+}
+
+class ForgedNotice extends NoticeCmd {
+  readonly name = 'notice forged';
+  notice() {
+    return { revision: 9e15, config: FORGED, bytes: FORGED_NOTICE };
+  }
+}
+
+class MalformedNotice extends NoticeCmd {
+  readonly name = 'notice malformed';
+  notice() {
+    return { revision: undefined, config: undefined, bytes: MALFORMED_NOTICE, invalid: true };
+  }
+}
+
+class DeepNotice extends NoticeCmd {
+  readonly name = 'notice deep';
+  notice() {
+    return { revision: undefined, config: undefined, bytes: DEEP_NOTICE, invalid: true };
+  }
+}
+
+class Tick extends Cmd {
+  readonly name = 'tick (refresh)';
+  override check(m: Readonly<Model>): boolean {
+    return m.open;
+  }
+  async act(m: Model, r: Real): Promise<void> {
+    const value = await r.client!.refresh(SERVICE).then(
+      (v) => v,
+      (error: ConfigError) => error,
+    );
+    const heldBefore = m.confirmedRev;
+    modelFetch(m);
+    if (m.hub.up) {
+      expect(value, `refresh() with the hub up returns the hub's value (commands: ${r.trail.join(' → ')})`).toEqual(m.served);
+      if (!m.hub.deleted && heldBefore !== undefined && m.hub.revision < heldBefore) live.restoresConfirmed++;
+    } else {
+      expect((value as ConfigError).code, 'refresh() with the hub down').toBe('HUB_UNREACHABLE');
+    }
+    await settle(r, m.requests);
+  }
+}
+
+class Get extends Cmd {
+  readonly name = 'get';
+  override check(m: Readonly<Model>): boolean {
+    return m.open;
+  }
+  async act(m: Model, r: Real): Promise<void> {
+    expect(await r.client!.get(SERVICE), 'get()').toEqual(m.served);
+    await settle(r, m.requests);
+  }
+}
+
+class Close extends Cmd {
+  readonly name = 'close';
+  override check(m: Readonly<Model>): boolean {
+    return m.open;
+  }
+  async act(m: Model, r: Real): Promise<void> {
+    await closeClient(m, r);
+    await settle(r, m.requests);
+    live.closedChecks++;
+  }
+}
+
+class Restart extends Cmd {
+  readonly name = 'restart from snapshot (hub down)';
+  async act(m: Model, r: Real): Promise<void> {
+    if (m.open) await closeClient(m, r);
+    m.hub.up = false;
+    hub.up = false;
+    live.restarts++;
+    await openClient(m, r);
+  }
+  override async run(m: Model, r: Real): Promise<void> {
+    r.trail.push(this.toString());
+    live.commands++;
+    commandCounts.set(this.name, (commandCounts.get(this.name) ?? 0) + 1);
+    // A new client: its first value is no change (openClient verifies it).
+    await this.act(m, r);
+  }
+}
+
+const startArb = fc.constantFrom<'up' | 'down' | 'absent'>('up', 'up', 'down', 'absent');
+const commandArbs = [
+  fc.constant(new HubWrite()),
+  fc.constant(new HubWrite()),
+  fc.constant(new HubDelete()),
+  fc.nat().map((k) => new HubRestore(k)),
+  fc.nat().map((k) => new HubRestore(k)),
+  fc.nat().map((k) => new HubRestore(k)),
+  fc.constant(new HubDown()),
+  fc.constant(new HubUp()),
+  fc.constant(new ValidNotice()),
+  fc.constant(new ValidNotice()),
+  fc.nat().map((k) => new StaleNotice(k)),
+  fc.nat().map((k) => new StaleNotice(k)),
+  fc.constant(new ForgedNotice()),
+  fc.constant(new MalformedNotice()),
+  fc.constant(new DeepNotice()),
+  fc.constant(new Tick()),
+  fc.constant(new Tick()),
+  fc.constant(new Get()),
+  fc.constant(new Close()),
+  fc.constant(new Restart()),
+];
+
+// ── the property ────────────────────────────────────────────────────────────────────────────────
+
+beforeAll(async () => {
+  agent = createMswAgent([
+    http.get(`${HUB}/api/v1/config/:service`, ({ request, params }) => {
+      started++;
+      try {
+        if (params.service !== SERVICE || request.headers.get('x-api-key') !== 'model-key') return HttpResponse.json({ detail: 'unexpected' }, { status: 400 });
+        if (!hub.up) return HttpResponse.error();
+        live.hubAnswers++;
+        if (hub.deleted) return HttpResponse.json({ detail: 'not found' }, { status: 404 });
+        const etag = etagOf(hub);
+        if (request.headers.get('if-none-match') === etag) return new HttpResponse(null, { status: 304, headers: { etag } });
+        servedByHub.add(JSON.stringify(hub.config));
+        return HttpResponse.json(
+          { service_name: SERVICE, config: hub.config, version: `v${hub.revision}`, updated_at: hub.updatedAt, revision: hub.revision },
+          { headers: { etag } },
+        );
+      } finally {
+        finished++;
+      }
+    }),
+  ]);
+  nc = await connect({ servers: NATS_URL, name: 'model-clients' });
+  pub = await connect({ servers: NATS_URL, name: 'model-publisher' });
+  nc.subscribe(SENTINEL, {
+    callback: (_error, message) => {
+      const id = message.string();
+      sentinelWaiters.get(id)?.();
+      sentinelWaiters.delete(id);
+    },
+  });
+  await nc.flush();
+});
+
+afterAll(async () => {
+  for (const line of summaries) console.log(line);
+  await agent?.close();
+  await nc?.close().catch(() => undefined);
+  await pub?.close().catch(() => undefined);
+});
+
+async function runModel(row: string, etags: 'revision' | 'content'): Promise<void> {
+  etagMode = etags;
+  live = fresh();
+  commandCounts = new Map();
+  const t0 = performance.now();
+  let failure: unknown;
+  let run = 0;
+  try {
+    await fc.assert(
+      fc.asyncProperty(startArb, fc.integer({ min: 1, max: 3 }), fc.commands(commandArbs, { maxCommands: MAX_COMMANDS }), async (start, revisions, cmds) => {
+        run++;
+        live.runs++;
+        hub = initialHub(start, revisions);
+        servedByHub = new Set();
+        started = 0;
+        finished = 0;
+        const real: Real = {
+          client: undefined,
+          closed: true,
+          snapshotDir: await mkdtemp(join(tmpdir(), 'chc-model-')),
+          subjectPrefix: `model.p${process.pid}.${row}.r${run}`,
+          subject: `model.p${process.pid}.${row}.r${run}.${SERVICE}`,
+          deliveries: [],
+          checked: 0,
+          errors: [],
+          errorsChecked: 0,
+          trail: [`start(${start}, ${revisions} revisions)`],
+        };
+        const model: Model = {
+          hub: cloneHub(hub),
+          writes: 0,
+          open: false,
+          served: DEFAULTS,
+          source: 'defaults',
+          held: undefined,
+          confirmations: 0,
+          confirmedRev: undefined,
+          failing: false,
+          tokens: NOTICE_BURST,
+          checkedRevision: undefined,
+          snapshot: undefined,
+          requests: 0,
+        };
+        try {
+          await openClient(model, real);
+          await fc.asyncModelRun(() => ({ model, real }), cmds);
+          // (e) hot reload survives whatever the run did: a hub write's notice still changes the value.
+          const final: Cmd[] = [];
+          if (!model.open || model.tokens < 1) final.push(new Restart());
+          const plan = async (cmd: Cmd) => {
+            if (cmd.check(model)) await cmd.run(model, real);
+          };
+          for (const cmd of final) await plan(cmd);
+          await plan(new HubUp());
+          await plan(new Tick());
+          const natsBefore = real.deliveries.filter((d) => d.change.source === 'nats').length;
+          await plan(new HubWrite());
+          await plan(new ValidNotice());
+          expect(
+            real.deliveries.filter((d) => d.change.source === 'nats').length - natsBefore,
+            `a hub write's notice changes the value at the end of the run (commands: ${real.trail.join(' → ')})`,
+          ).toBe(1);
+          live.finalHotReloads++;
+          await closeClient(model, real);
+          await settle(real, model.requests);
+          await verify(model, real, model.served, 'final close');
+        } finally {
+          if (real.client && !real.closed) await real.client.close();
+          await rm(real.snapshotDir, { recursive: true, force: true });
+        }
+      }),
+      { numRuns: NUM_RUNS, seed: SEED, ...(PATH ? { path: PATH } : {}) },
+    );
+  } catch (error) {
+    failure = error;
+  }
+  const elapsedMs = performance.now() - t0;
+  summaries.push(
+    `${row} model test (ETag ${etags}): seed ${SEED}${PATH ? ` path ${PATH}` : ''} — replay with MODEL_SEED=${SEED} [MODEL_PATH=<path>]; ` +
+      `${failure ? 'FAILED, ' : ''}${live.runs} runs, ${live.commands} commands in ${Math.round(elapsedMs)} ms; ${JSON.stringify(live)}; commands ${JSON.stringify(Object.fromEntries(commandCounts))}`,
+  );
+  if (failure) throw failure;
+  recordFigure({ row, name: `model runs (${NUM_RUNS}) wall time`, value: Math.round(elapsedMs), unit: 'ms' });
+  expectRuns(row, run, NUM_RUNS);
+  expectLive(row, 'notices delivered to the client connection (sentinel after each)', live.noticesDelivered);
+  expectLive(row, 'hub requests answered', live.hubAnswers);
+  expectLive(row, 'onChange deliveries checked', live.onChange);
+  expectLive(row, 'changes from notices (source nats)', live.natsChanges);
+  expectLive(row, 'malformed / deep notices reported (NOTICE_INVALID)', live.noticeInvalidReports);
+  expectLive(row, 'forged notices that cost a fetch', live.forgedFetches);
+  expectLive(row, 'restarts from a snapshot with the hub down', live.snapshotBoots);
+  expectLive(row, 'refreshes that followed the hub back to a lower (restored) revision', live.restoresConfirmed);
+  expectLive(row, 'runs that ended with a hot reload', live.finalHotReloads, NUM_RUNS);
+}
+
+describe('model: client runtime (default mode: a notice is a hint)', () => {
+  const what = `hub writes / deletes / restores / outages, valid / stale / forged / malformed / deep notices, ticks, get, close and restarts from the snapshot against a reference model (${NUM_RUNS} runs, ≤ ${MAX_COMMANDS} commands + 4 closing ones)`;
+  it(`M1: ${what}, the hub answering with the reference hub's ETag "<revision>"`, () => runModel('M1', 'revision'), 180_000);
+  it(`M1b: ${what}, the hub answering with a content-derived strong ETag "<revision>-<hash>"`, () => runModel('M1b', 'content'), 180_000);
+});
