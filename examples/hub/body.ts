@@ -5,19 +5,8 @@ import { HubError } from './errors.js';
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 /** @default 64 */
 export const DEFAULT_MAX_DEPTH = 64;
-/** Keys that look like secrets (matched on the key lowercased without `_`, `-`, `.`). */
-export const DEFAULT_SECRET_KEY_PATTERNS: readonly string[] = [
-  'password',
-  'passwd',
-  'secret',
-  'token',
-  'private_key',
-  'api_key',
-  'apikey',
-  'credentials',
-];
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
+// Secret detection moved to secrets.ts (issue 10: the substring rule refused max_tokens and let pwd through).
+export { DEFAULT_SECRET_KEY_PATTERNS, findSecretPaths, isSecretValue, secretKeyMatcher } from './secrets.js';
 
 /**
  * Text PostgreSQL's jsonb cannot store: U+0000 (22P05 "unsupported Unicode escape sequence") and lone
@@ -26,6 +15,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const unstorable = (text: string): boolean => text.includes('\u0000') || LONE_SURROGATE.test(text);
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Parses a request body (bytes: decoded as strict UTF-8) as JSON and checks it is safe to store: no prototype-polluting keys, no
@@ -79,49 +70,4 @@ export function isPlainObject(value: unknown): value is ConfigObject {
 export function requireObject(value: unknown, what = 'body'): ConfigObject {
   if (!isPlainObject(value)) throw new HubError(400, `${what} must be a JSON object`);
   return value;
-}
-
-const normalize = (key: string): string => key.toLowerCase().replace(/[_\-.\s]/g, '');
-
-/** Builds a matcher for secret-looking keys; a key matches when it contains one of the patterns. */
-export function secretKeyMatcher(patterns: readonly string[] = DEFAULT_SECRET_KEY_PATTERNS): (key: string) => boolean {
-  const needles = patterns.map(normalize).filter((p) => p.length > 0);
-  return (key) => {
-    const k = normalize(key);
-    return needles.some((n) => k.includes(n));
-  };
-}
-
-const PEM_PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
-
-/**
- * The dotted paths of keys that look like secrets, and of values that are private keys (PEM):
- * critical values never live in the hub (DESIGN §2).
- */
-export function findSecretPaths(
-  root: unknown,
-  isSecretKey: (key: string) => boolean,
-  options: { allowNullValues?: boolean } = {},
-): string[] {
-  const found: string[] = [];
-  const stack: { value: unknown; path: string }[] = [{ value: root, path: '' }];
-  while (stack.length > 0) {
-    const { value, path } = stack.pop()!;
-    if (typeof value === 'string') {
-      if (PEM_PRIVATE_KEY.test(value)) found.push(path || '(root)');
-      continue;
-    }
-    if (typeof value !== 'object' || value === null) continue;
-    if (Array.isArray(value)) {
-      for (const [i, item] of value.entries()) stack.push({ value: item, path: `${path}[${i}]` });
-      continue;
-    }
-    for (const [key, child] of Object.entries(value)) {
-      const childPath = path === '' ? key : `${path}.${key}`;
-      // In a merge patch, `"password": null` removes a key: allowed, it stores nothing.
-      if (!isSecretKey(key)) stack.push({ value: child, path: childPath });
-      else if (!(options.allowNullValues === true && child === null)) found.push(childPath);
-    }
-  }
-  return found.sort();
 }

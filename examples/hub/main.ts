@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { apiKeysSchema } from './auth.js';
 import { natsAuthFromEnv } from './nats-auth.js';
 import { noticeSignerFromEnv } from './notice-signer.js';
+import { parseSecretKeyWords } from './secrets.js';
 import { buildHub } from './server.js';
 
 const envSchema = z.object({
@@ -26,8 +27,28 @@ const envSchema = z.object({
   DISABLE_AUTH: z.enum(['true', 'false', '1', '0', '']).optional(),
   HUB_SKIP_MIGRATIONS: z.enum(['true', 'false', '1', '0']).optional(),
   HUB_OUTBOX_RETENTION_MS: z.coerce.number().int().min(0).optional(),
+  HUB_TRUST_PROXY: z.string().min(1).optional(),
+  HUB_SECRET_KEY_WORDS: z.string().min(1).optional(),
+  HUB_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  HUB_HEADERS_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  HUB_SOCKET_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  HUB_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  HUB_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().optional(),
   HUB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
+
+/**
+ * `HUB_TRUST_PROXY`: `true`/`false`, a hop count (`1`), or comma-separated proxy addresses/CIDRs
+ * (`10.0.0.0/8,127.0.0.1`); Fastify's `trustProxy` (README).
+ */
+function parseTrustProxy(text: string | undefined): boolean | number | string[] | undefined {
+  if (text === undefined) return undefined;
+  const t = text.trim().toLowerCase();
+  if (t === 'true') return true;
+  if (t === 'false') return false;
+  if (/^\d+$/.test(t)) return Number(t);
+  return t.split(',').map((a) => a.trim()).filter((a) => a.length > 0);
+}
 
 function fail(message: string): never {
   process.stderr.write(`hub: ${message}\n`);
@@ -83,6 +104,13 @@ async function main(): Promise<void> {
     disableAuth,
     migrate: !(env.HUB_SKIP_MIGRATIONS === 'true' || env.HUB_SKIP_MIGRATIONS === '1'),
     outboxRetentionMs: env.HUB_OUTBOX_RETENTION_MS,
+    trustProxy: parseTrustProxy(env.HUB_TRUST_PROXY),
+    secretKeyPatterns: env.HUB_SECRET_KEY_WORDS === undefined ? undefined : parseSecretKeyWords(env.HUB_SECRET_KEY_WORDS),
+    requestTimeoutMs: env.HUB_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: env.HUB_HEADERS_TIMEOUT_MS,
+    socketIdleTimeoutMs: env.HUB_SOCKET_IDLE_TIMEOUT_MS,
+    keepAliveTimeoutMs: env.HUB_KEEP_ALIVE_TIMEOUT_MS,
+    shutdownGraceMs: env.HUB_SHUTDOWN_GRACE_MS,
     logger: { level: env.HUB_LOG_LEVEL, stream: process.stderr },
   });
   if (noticeSigner) hub.app.log.info({ kid: noticeSigner.keyId }, 'signing NATS notices (Ed25519)');

@@ -1,4 +1,10 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { KeyObject } from 'node:crypto';
 import type { ConnectionOptions, NatsConnection } from 'nats';
 import { type ApiKeyConfig, Authenticator } from './auth.js';
@@ -7,7 +13,7 @@ import { Broadcaster } from './broadcaster.js';
 import { NoticeSigner } from './notice-signer.js';
 import { HubError, isDbUnavailable } from './errors.js';
 import { configRoutes } from './routes/config.js';
-import type { RouteContext } from './routes/context.js';
+import { authenticateRequest, type RouteContext } from './routes/context.js';
 import { healthRoutes } from './routes/health.js';
 import { historyRoutes } from './routes/history.js';
 import { loadSeed } from './seed.js';
@@ -68,8 +74,30 @@ export interface HubOptions {
   bodyLimitBytes?: number | undefined;
   /** @default 64 */
   maxDepth?: number | undefined;
-  /** Failed auth attempts per address and minute before 429. @default 20 */
+  /** Failed auth attempts per address (an IPv6 /64) and minute before its failures get 429; a valid key always passes. @default 20 */
   authFailureLimit?: number | undefined;
+  /** Failed auth attempts from all addresses together per minute before every failure gets 429; a valid key always passes. @default 1000 */
+  authGlobalFailureLimit?: number | undefined;
+  /**
+   * Fastify `trustProxy`, for a hub behind a load balancer or reverse proxy: `true` trusts every
+   * `X-Forwarded-For` hop, a number that many hops, a list of addresses/CIDRs those proxies. The client
+   * address it yields is what the failed-auth limit counts. Never set it on a hub clients reach directly:
+   * they could then pick their own address. @default false
+   */
+  trustProxy?: boolean | number | string | readonly string[] | undefined;
+  /** Time a client has to send the whole request, headers and body; then 408 and the socket is closed (Node `requestTimeout`). @default 10_000 */
+  requestTimeoutMs?: number | undefined;
+  /** Time a client has to send the request headers (Node `headersTimeout`; at most `requestTimeoutMs`). @default 5_000 */
+  headersTimeoutMs?: number | undefined;
+  /** A socket with no traffic either way for this long is destroyed (Fastify `connectionTimeout`). @default 30_000 */
+  socketIdleTimeoutMs?: number | undefined;
+  /** An idle keep-alive connection is closed after this long (longer than a load balancer's 60 s idle timeout, Fastify's default). @default 72_000 */
+  keepAliveTimeoutMs?: number | undefined;
+  /**
+   * On `close()`: requests already in their handler get this long to finish before every connection is
+   * closed; clients still sending their body (or idle) are closed at once. @default 3_000
+   */
+  shutdownGraceMs?: number | undefined;
   /** pg statement timeout. @default 5000 */
   statementTimeoutMs?: number | undefined;
   /** pg connection timeout. @default 3000 */
@@ -91,6 +119,39 @@ export interface Hub {
   /** Stops accepting, drains requests, flushes the outbox relay, closes NATS (if owned) and the store. Idempotent. */
   close(): Promise<void>;
 }
+
+/** @default 10_000 */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** @default 5_000 */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 5_000;
+/** @default 30_000 */
+export const DEFAULT_SOCKET_IDLE_TIMEOUT_MS = 30_000;
+/** @default 72_000 */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/** @default 3_000 */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 3_000;
+
+function resolveTimeouts(options: HubOptions) {
+  const ms = (name: string, value: number | undefined, fallback: number): number => {
+    const v = value ?? fallback;
+    if (!Number.isSafeInteger(v) || v <= 0) throw new TypeError(`${name} must be a positive integer (milliseconds)`);
+    return v;
+  };
+  const requestTimeoutMs = ms('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
+  return {
+    requestTimeoutMs,
+    // Node refuses a headers timeout longer than the request timeout.
+    headersTimeoutMs: Math.min(ms('headersTimeoutMs', options.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS), requestTimeoutMs),
+    socketIdleTimeoutMs: ms('socketIdleTimeoutMs', options.socketIdleTimeoutMs, DEFAULT_SOCKET_IDLE_TIMEOUT_MS),
+    keepAliveTimeoutMs: ms('keepAliveTimeoutMs', options.keepAliveTimeoutMs, DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
+    shutdownGraceMs: ms('shutdownGraceMs', options.shutdownGraceMs, DEFAULT_SHUTDOWN_GRACE_MS),
+  };
+}
+
+const isApiPath = (url: string): boolean => {
+  const path = url.split('?')[0]!;
+  return path === API_PREFIX || path.startsWith(`${API_PREFIX}/`);
+};
 
 function isLoggerInstance(value: unknown): value is FastifyBaseLogger {
   return typeof value === 'object' && value !== null && typeof (value as { child?: unknown }).child === 'function';
@@ -131,6 +192,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
 
   const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const timeouts = resolveTimeouts(options);
   app = Fastify({
     ...(isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger ?? false }),
     bodyLimit,
@@ -139,6 +201,19 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     // services named `rollback` / `history`; the list is served at /api/v1/config and /api/v1/config/ anyway.
     routerOptions: { maxParamLength: 1000 },
     return503OnClosing: true,
+    // Fastify's defaults are 0 (never) for both: a client that stalls in its headers or body held a
+    // socket and a request forever, and made close() wait for it (issue 10). Node checks these every
+    // `connectionsCheckingInterval` (30 s by default): check often enough for the timeout to mean it.
+    requestTimeout: timeouts.requestTimeoutMs,
+    connectionTimeout: timeouts.socketIdleTimeoutMs,
+    keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+    http: {
+      requestTimeout: timeouts.requestTimeoutMs,
+      headersTimeout: timeouts.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(timeouts.headersTimeoutMs / 4))),
+    },
+    // A number (trust that many hops) works at runtime (proxy-addr) though Fastify's types omit it.
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy as unknown as FastifyServerOptions['trustProxy'] }),
     // Errors Fastify raises before routing (a malformed percent-encoding in the URL) bypass the error
     // handler and were rendered as Fastify's {error, code, message, statusCode}; keep them {detail}
     // like every other error, without echoing the URL.
@@ -169,10 +244,35 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     authenticator:
       options.disableAuth === true
         ? undefined
-        : new Authenticator({ keys: options.apiKeys ?? [], failureLimit: options.authFailureLimit }),
+        : new Authenticator({
+            keys: options.apiKeys ?? [],
+            failureLimit: options.authFailureLimit,
+            globalFailureLimit: options.authGlobalFailureLimit,
+          }),
     isSecretKey: secretKeyMatcher(options.secretKeyPatterns),
     maxDepth,
   };
+
+  // The key is checked on onRequest, before Fastify reads the body: a stranger's body is never read
+  // nor parsed (issue 10: ~40 ms of CPU per 600 KB, for anyone). Requests still receiving their body
+  // are tracked so that close() can drop them at once: nothing has run for them yet.
+  const receiving = new Set<FastifyRequest>();
+  server.addHook('onRequest', (request, _reply, done) => {
+    receiving.add(request);
+    try {
+      if (isApiPath(request.url)) authenticateRequest(ctx, request);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  });
+  const received = (request: FastifyRequest, _reply: unknown, done: () => void) => {
+    receiving.delete(request);
+    done();
+  };
+  server.addHook('preHandler', received);
+  server.addHook('onResponse', received);
+  server.addHook('onRequestAbort', (request, done) => received(request, undefined, done));
 
   // Only JSON bodies: everything else (text/plain, forms) is 415 by Fastify itself.
   server.removeAllContentTypeParsers();
@@ -181,6 +281,11 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     // Bytes, not a string: Fastify's decoding turns invalid UTF-8 into U+FFFD; parseJsonBody refuses it.
     { parseAs: 'buffer', bodyLimit },
     (request, body, done) => {
+      // No route: the 404 needs no body, so no parse.
+      if (request.is404) {
+        done(null, undefined);
+        return;
+      }
       if (body.length === 0) {
         if (request.method === 'DELETE') done(null, undefined);
         else done(new HubError(400, 'body is empty; send a JSON object'), undefined);
@@ -237,9 +342,25 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     },
     close() {
       closing ??= (async () => {
-        await server.close();
-        await broadcaster.close();
-        await store.close();
+        // server.close() waits for every open request; one client stalled in its body kept it (and the
+        // outbox flush and NATS drain after it) waiting until main.ts's 10 s force exit, code 1
+        // (issue 10). Clients still sending their body are closed now (no handler ran for them), idle
+        // keep-alive sockets by Fastify, handlers get `shutdownGraceMs`, then every socket is closed.
+        const force = setTimeout(() => server.server.closeAllConnections(), timeouts.shutdownGraceMs);
+        force.unref();
+        const closed = server.close();
+        for (const request of receiving) request.raw.socket?.destroy();
+        receiving.clear();
+        try {
+          await closed;
+        } finally {
+          clearTimeout(force);
+          try {
+            await broadcaster.close();
+          } finally {
+            await store.close();
+          }
+        }
       })();
       return closing;
     },

@@ -16,7 +16,40 @@ import { expectLive, expectRuns } from './liveness.js';
 const API = '/api/v1/config';
 const RUNS = Number(process.env.CHAOS_B2_RUNS ?? 250);
 const MAX_DEPTH = 64;
-const SECRET_NEEDLES = ['password', 'passwd', 'secret', 'token', 'privatekey', 'apikey', 'credentials'];
+/**
+ * Secret keys, per the documented rule (README "Bad input", issue 10): the key's words, without trailing
+ * numbers and value wrappers, end with a secret phrase, or its last word ends with a phrase of 5+ letters.
+ */
+const SECRET_PHRASES = [
+  'password', 'passwords', 'passwd', 'pwd', 'pass', 'passphrase', 'passcode', 'secret', 'secrets', 'token',
+  'access tokens', 'api tokens', 'auth tokens', 'bearer tokens', 'refresh tokens', 'session tokens',
+  'credential', 'credentials', 'api key', 'api keys', 'private key', 'private keys', 'secret key',
+  'signing key', 'encryption key', 'master key', 'access key',
+];
+const WRAPPERS = /(?: (?:value|values|val|str|string|text|raw|plain|plaintext|clear|cleartext|b64|base64|hex|hash|encoded|enc|encrypted|data|bytes)| [0-9]+|(?<=[a-z])[0-9]+)$/;
+function secretKey(key: string): boolean {
+  let words = ` ${key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2').toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim()}`;
+  for (let prev = ''; prev !== words; ) {
+    prev = words;
+    words = words.replace(WRAPPERS, '');
+  }
+  const last = words.slice(words.lastIndexOf(' ') + 1);
+  return SECRET_PHRASES.some((p) => words.endsWith(` ${p}`) || (p.replace(/ /g, '').length >= 5 && last.endsWith(p.replace(/ /g, ''))));
+}
+
+/** Secret values: private key blocks (any case), URL userinfo with a password, `password=`, a JWT. */
+function secretValue(v: string): boolean {
+  if (/-----\s*BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?\s*-----|PuTTY-User-Key-File-\d+:/i.test(v)) return true;
+  if (/[a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:[^\s/?#@]+@/i.test(v)) return true;
+  if (/(^|[\s;?&])(password|passwd|pwd)\s*=\s*[^\s;]/i.test(v)) return true;
+  return [...v.matchAll(/(?<![\w-])(ey[\w-]{2,})\.[\w-]+\.[\w-]*/g)].some((m) => {
+    try {
+      return typeof JSON.parse(Buffer.from(m[1]!, 'base64url').toString()).alg === 'string';
+    } catch {
+      return false;
+    }
+  });
+}
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 
 type Verdict = 'valid' | 'bad-request' | 'secret';
@@ -40,7 +73,7 @@ function classify(text: string, method: 'POST' | 'PATCH'): Verdict {
     if (typeof v === 'number') return Number.isFinite(v);
     if (typeof v === 'string') {
       if (badText(v)) return false;
-      if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(v) && !underSecret) secret = true;
+      if (!underSecret && secretValue(v)) secret = true;
       return true;
     }
     if (typeof v !== 'object' || v === null) return true;
@@ -48,7 +81,7 @@ function classify(text: string, method: 'POST' | 'PATCH'): Verdict {
     if (Array.isArray(v)) return v.every((x) => walk(x, depth + 1, underSecret));
     for (const [k, child] of Object.entries(v)) {
       if (FORBIDDEN.has(k) || badText(k)) return false;
-      const isSecret = SECRET_NEEDLES.some((n) => k.toLowerCase().replace(/[_\-.\s]/g, '').includes(n));
+      const isSecret = secretKey(k);
       if (isSecret && !(method === 'PATCH' && child === null)) secret = true;
       if (!walk(child, depth + 1, underSecret || isSecret)) return false;
     }
@@ -81,6 +114,13 @@ const keyArb = fc.oneof(
       'Secret',
       'credentials',
       'tokenizer',
+      'max_tokens',
+      'token_bucket_size',
+      'passwordless_login',
+      'pwd',
+      'db_pass',
+      'credential',
+      'secret_value2',
       'a\u0000',
       '\ud800',
       'ok',
@@ -107,6 +147,11 @@ const leafText = fc.oneof(
       '-0',
       '0.1e-400',
       '"-----BEGIN RSA PRIVATE KEY-----\\nMIIB"',
+      '"-----begin pgp private key block-----"',
+      '"postgres://hub:pw@db/test"',
+      '"postgres://hub@db/test"',
+      '"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"',
+      '"api.example.com"',
     ),
   },
 );

@@ -163,17 +163,29 @@ describe('S3/S5/S7/S9/S10 on PGlite', () => {
     expectLive('S5', 'wrong-key requests answered (401 + 429)', n401 + n429, 10_000);
   });
 
-  it('S7: secret-looking keys (any case/separator/depth) or PEM private-key values → 422, nothing written', async () => {
+  it('S7: secret-looking keys (any case/separator/depth) or secret values (private keys, URL passwords, JWTs) → 422, nothing written', async () => {
     const service = services[2]!;
     const before = (await hub.store.get(service))!.revision;
-    const needle = fc.constantFrom('password', 'passwd', 'secret', 'token', 'private_key', 'api_key', 'apikey', 'credentials');
-    const spelled = fc.tuple(needle, fc.constantFrom('', 'db_', 'x-', 'My.'), fc.constantFrom('', '_value', 's', '-2'), fc.boolean(), fc.constantFrom('_', '-', '.', ' ', '')).map(
-      ([n, pre, post, upper, sep]) => {
+    const needle = fc.constantFrom('password', 'passwd', 'pwd', 'pass', 'secret', 'token', 'private_key', 'api_key', 'apikey', 'credential', 'credentials');
+    // Keys are matched on words (issue 10): the plural `s` only where the plural is a secret noun too
+    // (`tokens` counts things: max_tokens; `passwds`, `credentialss` are not words).
+    const PLURAL = new Set(['password', 'secret', 'private_key', 'api_key', 'apikey', 'credential']);
+    const spelled = fc
+      .tuple(needle, fc.constantFrom('', 'db_', 'x-', 'My.'), fc.constantFrom('', '_value', 's', '-2'), fc.boolean(), fc.constantFrom('_', '-', '.', ' ', ''))
+      .filter(([n, , post]) => post !== 's' || PLURAL.has(n))
+      .map(([n, pre, post, upper, sep]) => {
         const k = `${pre}${n.replace('_', sep)}${post}`;
         return upper ? k.toUpperCase() : k;
-      },
+      });
+    const pem = fc.constantFrom(
+      '-----BEGIN PRIVATE KEY-----\nMIIE',
+      '-----BEGIN RSA PRIVATE KEY-----',
+      'x -----BEGIN EC PRIVATE KEY----- y',
+      '-----begin openssh private key-----',
+      '-----BEGIN PGP PRIVATE KEY BLOCK-----',
+      'postgres://hub:pw@db/test',
+      'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln',
     );
-    const pem = fc.constantFrom('-----BEGIN PRIVATE KEY-----\nMIIE', '-----BEGIN RSA PRIVATE KEY-----', 'x -----BEGIN EC PRIVATE KEY----- y');
     const payload = fc.oneof(
       // Not null: in a merge patch `"password": null` removes a key (stores nothing) and is allowed.
       // No `__proto__`/`constructor`/`prototype` keys inside: those bodies are refused earlier, with 400 (B5).
@@ -192,7 +204,7 @@ describe('S3/S5/S7/S9/S10 on PGlite', () => {
         const r = await hub.app.inject({ method, url: `${API}/${service}`, headers: admin, payload: JSON.stringify(body) });
         if (r.statusCode < 300) accepted++;
         expect(r.statusCode, `${method} ${JSON.stringify(body)} → ${r.body}`).toBe(422);
-        expect(r.body).not.toContain('BEGIN');
+        expect(r.body).not.toMatch(/BEGIN|begin|:pw@|eyJhbGci/);
       }),
       { numRuns: 300 },
     );

@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { connect } from 'nats';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { dropSchema, PG_URL, SHARED_NATS_URL, uniqueSchema } from '../helpers/hub-fixtures.js';
+import { dropSchema, PG_URL, SHARED_NATS_URL, uniqueSchema, withPg } from '../helpers/hub-fixtures.js';
 
 const LINE = /^hub listening on (http:\/\/127\.0\.0\.1:(\d+)) \(store: (pglite|postgres), nats: (on|off)\)$/;
 
@@ -99,6 +101,61 @@ describe('npm run hub (examples/hub/main.ts)', { timeout: 90_000 }, () => {
       );
       expect(result.code).toBe(0);
     } finally {
+      await dropSchema(schema);
+    }
+  });
+
+  it('SIGTERM with one client stalled in its body: exits 0 within a bounded time, after flushing the outbox and draining NATS', async () => {
+    const schema = uniqueSchema('hubstall');
+    const service = `stall-${Date.now().toString(36)}`;
+    const nc = await connect({ servers: SHARED_NATS_URL });
+    try {
+      const notices: string[] = [];
+      const sub = nc.subscribe(`config.update.${service}`, { callback: (_err, msg) => notices.push(msg.string()) });
+      await nc.flush();
+      const { child, output, exited } = spawnMain({
+        DATABASE_URL: PG_URL,
+        HUB_PG_SCHEMA: schema,
+        NATS_URL: SHARED_NATS_URL,
+        DISABLE_AUTH: 'true',
+        HUB_LOG_LEVEL: 'warn',
+      });
+      try {
+        const deadline = Date.now() + 60_000;
+        while (!output.stdout.includes('\n')) {
+          if (Date.now() > deadline || child.exitCode !== null) throw new Error(`hub did not start: ${output.stderr}`);
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        const url = new URL(LINE.exec(output.stdout.trim())![1]!);
+        // One client sends its headers and part of its body, then nothing.
+        const stalled = net.connect({ host: url.hostname, port: Number(url.port) });
+        stalled.on('error', () => {});
+        const stalledClosed = new Promise<void>((r) => stalled.once('close', () => r()));
+        stalled.write(`POST /api/v1/config/${service} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a":`);
+        await new Promise((r) => setTimeout(r, 300));
+        // A change committed behind the hub's back just before SIGTERM: a pending outbox row the close flushes.
+        await withPg(async (c) => {
+          await c.query(`INSERT INTO service_configs (service_name, config_json, version) VALUES ($1, '{"flushed":true}'::jsonb, '1.0.0')`, [service]);
+        }, schema);
+        const started = Date.now();
+        child.kill('SIGTERM');
+        const code = await exited;
+        const tookMs = Date.now() - started;
+        console.log(`[issue 10] SIGTERM with one stalled client: exit ${code} after ${tookMs} ms`);
+        expect(code, output.stderr).toBe(0);
+        expect(tookMs).toBeLessThan(5000);
+        expect(output.stderr).not.toContain('shutdown took too long');
+        await stalledClosed;
+        const pending = await withPg((c) => c.query('SELECT count(*)::int AS n FROM config_outbox WHERE published_at IS NULL'), schema);
+        expect(pending.rows[0].n).toBe(0);
+        await nc.flush();
+        expect(notices.map((n) => JSON.parse(n).config)).toContainEqual({ flushed: true });
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+        sub.unsubscribe();
+      }
+    } finally {
+      await nc.close();
       await dropSchema(schema);
     }
   });

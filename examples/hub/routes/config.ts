@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { findSecretPaths, requireObject } from '../body.js';
 import { HubError } from '../errors.js';
 import { mergeConfig } from '../merge-patch.js';
+import type { ConfigObject } from '../../../src/hub/wire.js';
 import type { WriteCommand } from '../store/types.js';
 import {
   documentOf,
@@ -72,6 +73,9 @@ export async function handleWrite(
     changedBy: principal.name,
     changeReason: query.change_reason,
     expectedRevision: ifMatchRevision(request),
+    // The body was checked by the route; this checks what the write would store (issue 10: a PATCH kept a
+    // stored password, a rollback restored one), in the write's transaction.
+    checkResult: (config: ConfigObject) => rejectStoredSecrets(ctx, config),
   } as WriteCommand;
   return commitWrite(ctx, reply, command, status);
 }
@@ -82,6 +86,18 @@ export function rejectSecrets(ctx: RouteContext, value: unknown, options: { allo
     throw new HubError(422, `secret-looking keys are not accepted (critical values live in env): ${paths.join(', ')}`, {
       extra: { paths },
     });
+  }
+}
+
+/** 422 when the config a write would leave holds secret-looking keys or values (`null` values store nothing). */
+export function rejectStoredSecrets(ctx: RouteContext, config: ConfigObject): void {
+  const paths = findSecretPaths(config, ctx.isSecretKey, { allowNullValues: true });
+  if (paths.length > 0) {
+    throw new HubError(
+      422,
+      `the resulting config would hold secret-looking values (critical values live in env): ${paths.join(', ')}; remove them (a merge patch setting them to null, or a full POST) first`,
+      { extra: { paths } },
+    );
   }
 }
 

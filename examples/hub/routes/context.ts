@@ -16,13 +16,25 @@ export interface RouteContext {
   maxDepth: number;
 }
 
+/** Principals resolved by the `onRequest` hook (`authenticateRequest`), before the body is read. */
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+/**
+ * The `onRequest` step: resolves the caller's key (401/429) before Fastify reads and parses the body, so
+ * a stranger's 1 MiB body costs no JSON parse (issue 10). `buildHub` runs it for every API route.
+ */
+export function authenticateRequest(ctx: RouteContext, request: FastifyRequest): void {
+  if (ctx.authenticator === undefined) return;
+  principals.set(request, ctx.authenticator.authenticate(request.headers['x-api-key'], request.ip));
+}
+
 /** Who is calling: the API key, or (auth disabled) an open principal named by `updated_by`. */
 export function principalOf(ctx: RouteContext, request: FastifyRequest): Principal {
   if (ctx.authenticator === undefined) {
     const by = (request.query as Record<string, unknown> | undefined)?.updated_by;
     return openPrincipal(typeof by === 'string' && by.length > 0 && by.length <= 100 ? by : 'api-user');
   }
-  return ctx.authenticator.authenticate(request.headers['x-api-key'], request.ip);
+  return principals.get(request) ?? ctx.authenticator.authenticate(request.headers['x-api-key'], request.ip);
 }
 
 /** Validates the `:service` parameter (400 before any SQL or subject) and checks the caller's scope (403). */

@@ -226,6 +226,7 @@ export class SqlStore implements Store {
     }
     if (raw === undefined) throw new Error('write returned no row');
     const row = toRow(raw);
+    if (c.kind !== 'delete') c.checkResult?.(row.config);
     const outbox = await tx.query<{ id: number | string }>(
       `SELECT id FROM config_outbox WHERE service_name = $1 AND revision = $2 ORDER BY id DESC LIMIT 1`,
       [row.service_name, row.revision],

@@ -79,6 +79,12 @@ interface WriteBase {
   changeReason?: string | undefined;
   /** From `If-Match`: the revision the writer saw (0 = "the service must not exist"). */
   expectedRevision?: number | undefined;
+  /**
+   * Called in the write's transaction with the config the write leaves (every kind but `delete`); a
+   * throw rolls the write back (no row, no audit row, no outbox row). The hub refuses secret-looking
+   * keys here, whatever produced the document: a merge onto a stored row, a rollback (issue 10).
+   */
+  checkResult?: ((config: ConfigObject) => void) | undefined;
 }
 
 export type WriteCommand =
