@@ -12,7 +12,7 @@ import { changedPaths, deepEqual, type PlainObject } from '../layers/paths.js';
 import type { Resolved } from '../layers/resolve.js';
 import type { ResolvedOptions, ServiceDefinition } from '../options.js';
 import type { SnapshotStore } from '../snapshot/file-store.js';
-import { type Confirmed, type HubLayer, isSameRevisionOtherContent, isStaleNotice, noticeDocument } from './decide.js';
+import { type Confirmed, type HubLayer, isOlder, isSameRevisionOtherContent, isStaleNotice, noticeDocument } from './decide.js';
 import { FetchBudget } from './fetch-budget.js';
 import { describe, firstLoad } from './first-load.js';
 import { LayerResolver } from './layer-resolver.js';
@@ -139,6 +139,13 @@ export class ServiceRuntime {
     const document = noticeDocument(this.name, notice);
     const trusted = verified || this.#deps.options.nats?.applyPayload === true;
     if (document && trusted && current && !this.#failing) {
+      const held = current.hub;
+      if (!verified && this.#source === 'notice' && held && !isOlder({ revision: held.revision, updated_at: held.updatedAt }, { revision: document.revision, updatedAt: document.updated_at })) {
+        // Not newer than the unconfirmed payload being served: never applied (notices arrive out of order), and
+        // never dropped either (that payload may be forged) — the hub decides, within the fetch budget.
+        if (held.revision !== document.revision || held.updatedAt !== document.updated_at) this.#hint('notice');
+        return;
+      }
       try {
         this.#transition({ kind: 'document', document, etag: undefined, seen: this.#seen(), source: 'nats', trust: verified ? 'signed' : 'unsigned' });
       } catch {
