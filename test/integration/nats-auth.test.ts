@@ -4,15 +4,21 @@
  * only the hub's user may publish `config.update.>`, each service's user may only subscribe to its own
  * subject. The real hub (buildHub with NATS options) publishes through its user; a real ConfigClient with
  * its service user receives the change. Outsiders are refused; a service user can neither forge another's
- * (or its own) notices nor read another service's; a refused subscription reaches `onError`.
+ * (or its own) notices nor read another service's; a refused subscription reaches `onError`. Also NKey,
+ * token and (operator mode, hand-made JWTs: test/helpers/lab/nats-jwt.ts) `.creds` authentication, for
+ * the client (`nats.connectOptions`) and the hub (`NATS_*` variables through natsAuthFromEnv).
  */
-import { connect, type NatsConnection, nkeyAuthenticator, nkeys, type Status } from 'nats';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, credsAuthenticator, type NatsConnection, nkeyAuthenticator, nkeys, type Status } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { natsAuthFromEnv } from '../../examples/hub/nats-auth.js';
 import type { ConfigError } from '../../src/errors.js';
 import type { Notice } from '../../src/hub/wire.js';
 import { NatsWatcher } from '../../src/watch/nats-watcher.js';
 import { Lab, record, sleep, waitUntil } from '../helpers/hot-reload/index.js';
+import { createNatsOperator } from '../helpers/lab/nats-jwt.js';
 import { type NatsServerHandle, startNatsServer } from '../helpers/lab/nats-server.js';
 
 const SVC_A = 'auth-svc-a';
@@ -64,11 +70,11 @@ interface Watched {
   errorLogs: string[];
 }
 
-async function watch(services: string[], connectOptions: Record<string, unknown>): Promise<Watched> {
+async function watch(services: string[], connectOptions: Record<string, unknown>, servers = server.url): Promise<Watched> {
   const w: Watched = { watcher: undefined as unknown as NatsWatcher, notices: [], invalid: [], errorLogs: [] };
   w.watcher = new NatsWatcher({
     services,
-    servers: server.url,
+    servers,
     connectOptions: { reconnectTimeWait: 100, reconnectJitter: 10, timeout: 1_000, ...connectOptions },
     onNotice: (service, notice) => w.notices.push({ service, notice }),
     onInvalidNotice: (service, error) => w.invalid.push({ service, error }),
@@ -220,5 +226,41 @@ describe('a nats-server with token auth', () => {
     await hub.natsReady();
     await hub.post(SVC_A, { t: 1 });
     await waitUntil('the notice over token auth', () => received.length === 1, 5_000);
+  });
+});
+
+describe('a nats-server in operator mode (JWT .creds files)', () => {
+  const operator = createNatsOperator();
+  let jwtServer: NatsServerHandle;
+  let dir: string;
+  beforeAll(async () => {
+    jwtServer = await startNatsServer({ config: operator.serverConfig });
+    dir = mkdtempSync(join(tmpdir(), 'nats-creds-'));
+  });
+  afterAll(async () => {
+    await jwtServer?.dispose();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('NATS_CREDS (hub) and credsAuthenticator (client) connect with the permissions in the JWTs', async () => {
+    const hubCreds = join(dir, 'hub.creds');
+    writeFileSync(hubCreds, operator.userCreds('hub', { pub: { allow: ['config.update.>'] }, sub: { deny: ['>'] } }), { mode: 0o600 });
+    const serviceCreds = operator.userCreds(SVC_A, { pub: { deny: ['>'] }, sub: { allow: [`config.update.${SVC_A}`] } });
+    const w = await watch([SVC_A, SVC_B], { authenticator: credsAuthenticator(new TextEncoder().encode(serviceCreds)) }, jwtServer.url);
+    expect(w.watcher.state).toBe('connected');
+    await waitUntil('the refusal of the other subject', () => w.invalid.length === 1, 5_000);
+    expect(w.invalid[0]).toMatchObject({ service: SVC_B, error: { code: 'NATS_PERMISSION_DENIED' } });
+
+    const hub = await lab.hub({ natsUrl: jwtServer.url, natsOptions: natsAuthFromEnv({ NATS_CREDS: hubCreds }) });
+    await hub.natsReady();
+    await hub.post(SVC_A, { jwt: true });
+    await waitUntil('the notice through JWT auth', () => w.notices.length === 1, 5_000);
+    expect(w.notices[0]?.notice.config).toEqual({ jwt: true });
+
+    // A user of another operator is refused.
+    const stranger = createNatsOperator().userCreds('stranger', {});
+    await expect(
+      connect({ servers: jwtServer.url, reconnect: false, authenticator: credsAuthenticator(new TextEncoder().encode(stranger)) }),
+    ).rejects.toMatchObject({ code: 'AUTHORIZATION_VIOLATION' });
   });
 });
