@@ -80,6 +80,8 @@ export class ServiceRuntime {
   #deferredHint: NodeJS.Timeout | undefined;
   /** A same-revision notice with other content is checked against the hub once, not once per copy. */
   #checkedRevision: number | undefined;
+  /** The next fetch goes without `If-None-Match`. */
+  #unconditional = false;
 
   constructor(deps: RuntimeDeps) {
     this.#deps = deps;
@@ -132,6 +134,9 @@ export class ServiceRuntime {
     if (current && this.#confirmations > 0 && isStaleNotice(notice, this.#confirmed, current.hub, critical)) {
       if (isSameRevisionOtherContent(notice, this.#confirmed, current.hub, critical) && this.#checkedRevision !== notice.revision) {
         this.#checkedRevision = notice.revision;
+        // The content differs under the same revision (a hub restored and rewritten): the ETag we hold may
+        // match the hub's and hide it, so ask without it.
+        this.#unconditional = true;
         this.#hint('notice');
       }
       return;
@@ -265,7 +270,8 @@ export class ServiceRuntime {
     if (this.#deps.isClosed()) throw closedError(this.name);
     const seen = this.#seen();
     // An unconfirmed notice value has no ETag: the hub must answer in full.
-    const etag = this.#source === 'notice' ? undefined : this.#committed?.hub?.etag;
+    const etag = this.#source === 'notice' || this.#unconditional ? undefined : this.#committed?.hub?.etag;
+    this.#unconditional = false;
     let result: FetchResult;
     try {
       result = await this.#deps.transport.fetchConfig(this.name, { etag, onRoundFailed, signal: this.#deps.signal });

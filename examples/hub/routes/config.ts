@@ -34,7 +34,7 @@ export async function commitWrite(
   if (outcome.kind === 'not_found') throw new HubError(404, outcome.detail);
   const broadcast = await ctx.broadcaster.publishCommitted(outcome.outboxId);
   const { row } = outcome;
-  reply.code(outcome.created ? 201 : 200).header('etag', etag(row.revision));
+  reply.code(outcome.created ? 201 : 200).header('etag', etag(row));
   return {
     status: outcome.created ? 'created' : status,
     service_name: row.service_name,
@@ -132,8 +132,8 @@ export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
     const service = serviceParam(request, principal, 'read');
     const row = await ctx.store.get(service);
     if (row === null || !row.active) throw notFound(service);
-    reply.header('etag', etag(row.revision));
-    if (etagMatches(request.headers['if-none-match'], row.revision)) return reply.code(304).send();
+    reply.header('etag', etag(row));
+    if (etagMatches(request.headers['if-none-match'], row)) return reply.code(304).send();
     return documentOf(row);
   });
 

@@ -63,9 +63,10 @@ export const writeQuerySchema = z.looseObject({
   updated_by: z.string().max(100).optional(),
 });
 
-const ETAG_ITEM = /^\s*(?:W\/)?"(\d+)"\s*$|^\s*(\d+)\s*$/;
+// `"<revision>"` (what writers send as If-Match) or the full ETag `"<revision>-<updated_at base 36>"`.
+const ETAG_ITEM = /^\s*(?:W\/)?"(\d+)(?:-[0-9a-z]+)?"\s*$|^\s*(\d+)\s*$/;
 
-/** `If-Match: "<revision>"` → the revision; `*` or absent → undefined; anything else → 400. */
+/** `If-Match: "<revision>"` (or the full ETag) → the revision; `*` or absent → undefined; anything else → 400. */
 export function ifMatchRevision(request: FastifyRequest): number | undefined {
   const header = request.headers['if-match'];
   if (header === undefined || header.trim() === '*') return undefined;
@@ -75,12 +76,21 @@ export function ifMatchRevision(request: FastifyRequest): number | undefined {
   return n;
 }
 
-export function etagMatches(header: string | undefined, revision: number): boolean {
-  if (header === undefined) return false;
-  return header.split(',').some((item) => item.trim() === '*' || Number(ETAG_ITEM.exec(item)?.slice(1).find(Boolean)) === revision);
-}
+/**
+ * The ETag names the revision *and* its commit time: a hub restored from a backup reuses revision numbers
+ * for other content, and a client holding the old content must not be told "not modified".
+ */
+export const etag = (row: { revision: number; updated_at: number }): string => `"${row.revision}-${row.updated_at.toString(36)}"`;
 
-export const etag = (revision: number): string => `"${revision}"`;
+/** `If-None-Match` matches only the exact current ETag (or `*`). */
+export function etagMatches(header: string | undefined, row: { revision: number; updated_at: number }): boolean {
+  if (header === undefined) return false;
+  const current = etag(row);
+  return header.split(',').some((item) => {
+    const tag = item.trim().replace(/^W\//, '');
+    return tag === '*' || tag === current;
+  });
+}
 
 export function documentOf(row: ConfigRow) {
   return {
