@@ -90,6 +90,19 @@ describe.each(STORE_KINDS)('stored secrets never come back through the write API
     expect((await call('POST', `/rollback/${s}`, { revision: 1 })).status).toBe(200);
   });
 
+  it('restoring a deleted service to a revision that holds a password is refused 422: it stays deleted', async () => {
+    const s = uniqueService('legacy');
+    expect((await call('POST', `/${s}`, { a: 1 })).status).toBe(201);
+    const withSecret = await plantSecret(s);
+    expect((await call('DELETE', `/${s}`, undefined, KEYS.admin.key, { 'if-match': '*' })).status).toBe(200);
+    const restored = await call('POST', `/rollback/${s}`, { revision: withSecret });
+    expect(restored.status).toBe(422);
+    expect(restored.json).toMatchObject({ paths: ['db.password'] });
+    expect((await call('GET', `/${s}`, undefined, KEYS.reader.key)).status).toBe(404);
+    expect((await call('POST', `/rollback/${s}`, { revision: 1 })).status).toBe(200);
+    expect((await call('GET', `/${s}`, undefined, KEYS.reader.key)).json).toMatchObject({ config: { a: 1 } });
+  });
+
   it('a full POST replacing a row that holds a password, and a DELETE of it, are accepted (they store no secret)', async () => {
     const s = uniqueService('legacy');
     expect((await call('POST', `/${s}`, { a: 1 })).status).toBe(201);
