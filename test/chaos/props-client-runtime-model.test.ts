@@ -3,40 +3,45 @@
  * service, in the default mode (no `applyPayload`: a notice is only a hint to refetch).
  *
  * The real system: a `ConfigClient` handed a connection to the shared nats-server (127.0.0.1:4222, a subject
- * prefix of its own per run), whose hub is an msw handler behind the undici bridge serving a model-controlled
- * in-memory hub: 200 with ETag `"<revision>"`, 304 when If-None-Match matches, 404 when deleted, a network
- * error when down (exactly what the reference hub does: `examples/hub/routes/context.ts` `etag()`).
+ * prefix of its own per run), with two hubs (`hubUrl: [hub, replica]`) that are msw handlers behind the
+ * undici bridge serving a model-controlled in-memory hub: 200 with an ETag, 304 when If-None-Match
+ * matches, 404 when deleted, a network error when down. The replica lags one change behind the hub.
  *
  * Commands: hub write (revision + 1), hub delete, hub restore to a lower revision (a hub restored from a
- * backup: later writes reuse the revisions after it), hub down / up, a valid / stale / forged (revision
- * 9e15, other config) / malformed (not JSON) / deep (20 000 levels) notice published from a second
- * connection, a poll tick (`client.refresh`), `get`, `close`, and a restart (close, then a new client on the
- * same snapshot directory with the hub down).
+ * backup: later writes reuse the revisions after it), outage (both down), failover (hub down, the lagging
+ * replica up), replica down, hub up, a valid / stale / forged (revision 9e15, other config) / malformed
+ * (not JSON) / deep (20 000 levels) notice published from a second connection, a poll tick
+ * (`client.refresh`), `get`, `close`, and a restart (close, then a new client on the same snapshot
+ * directory with both hubs down). Every run starts with the hub up (1–3 revisions), down, or without the
+ * config, and ends with: failover, tick, replica down, hub up, tick, hub write, its notice — which must
+ * change the value — and, every other run, hub delete, tick (404), then close.
  *
- * The reference model says what must be served (README "Hot reload", DESIGN §4) and how many GETs the hub
- * sees. After each command settles (a notice is followed by a sentinel on the same publisher, which reaches
- * the client's connection after the notice was handled; then the hub and `status()` stay quiet for
- * QUIET_MS), the invariants are:
- *  (a) the served value is one the hub confirmed (a config it served with a 200, defaults after a 404 or
- *      with no answer yet, or the snapshot's); after a refresh with the hub up it is the hub's current
- *      config — also after a restore to a lower revision;
- *  (b) one `onChange` per distinct change, in order, with next/prev as the model says, never for an equal value;
+ * The reference model says what must be served, where from (`status().source`), and how many GETs the
+ * hubs see (one attempt per hub per fetch, from the one that answered last). After each command settles
+ * (a notice is followed by a sentinel from the same publisher, which reaches the client's connection after
+ * the notice was handled; then the hubs and `status()` stay quiet for QUIET_MS), the invariants are:
+ *  (a) the served value is one a hub confirmed (a config it served with a 200, defaults after a 404 or
+ *      with no answer yet, or the snapshot's); after a refresh with a hub up it is the answering hub's
+ *      current config — also after a restore to a lower revision, or from a lagging replica;
+ *  (b) one `onChange` per distinct change, with next/prev as the model says, never for an equal value;
  *  (c) a `get()` inside the listener sees `next`;
- *  (d) after `close()` nothing happens: no onChange, no hub request, no report;
+ *  (d) after `close()` nothing happens: no onChange, no hub request, no report; the snapshot file holds
+ *      what the model says (never a forged value; none after a 404);
  *  (e) forged / malformed / deep notices never change the value (a forged one costs at most one GET within
- *      the notice budget), and at the end of every run a hub write's notice still changes the value.
- *  Plus: the exact number of hub requests the model predicts (the notice budget: burst 3, then 1/s), and
- *  `status().source`.
+ *      the notice budget; malformed and deep ones are reported once, NOTICE_INVALID), and at the end of
+ *      every run a hub write's notice still changes the value.
  *
  * Notice budget: the model counts the tokens of the client's bucket (3, minus one for the resync after
  * the subscription) without the refill, so it never has more than the client; a notice that would need a
- * fetch when the model has no token left is not generated (its deferred fetch is issue-9 #8's subject, in
+ * fetch when the model has no token left is not generated (the deferred fetch is issue-9 #8's subject, in
  * test/integration/notice-trust.test.ts).
  *
  * Recovery timers are set to 10 minutes so that the background retry never fires inside a run: the model
  * stays deterministic (a failing service is healed by a tick, as the recovery timer would).
  *
- * Replay: `MODEL_SEED=<seed> MODEL_PATH=<path> npx vitest run test/chaos/props-client-runtime-model.test.ts`.
+ * Replay: `MODEL_SEED=<seed> MODEL_PATH=<path> npx vitest run test/chaos/props-client-runtime-model.test.ts`
+ * (the seed is printed after every run, the path on a failure); `MODEL_ETAG=revision|content` switches the
+ * hub's ETag (see ETAG_MODE).
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -54,6 +59,8 @@ import { recordFigure } from './figures.js';
 import { expectLive, expectRuns } from './liveness.js';
 
 const HUB = 'http://hub.model.test';
+/** A second hub, a replica lagging one change behind the first (failover in order, from the one that answered last). */
+const REPLICA = 'http://replica.model.test';
 const SERVICE = 'model-svc';
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const NUM_RUNS = 200;
@@ -92,19 +99,33 @@ interface HubState extends HubEntry {
   deleted: boolean;
   /** The revisions the hub holds (a restore drops what came after the backup). */
   history: HubEntry[];
+  /** Every state the hub went through, in order (writes, deletes, restores): the replica serves the one before the last. */
+  states: Array<HubEntry & { deleted: boolean }>;
+}
+
+/** What the replica serves: the hub's previous state (one change behind), or its only one. */
+function replicaState(h: HubState): HubEntry & { deleted: boolean } {
+  return h.states.at(-2) ?? h.states.at(-1)!;
+}
+
+function pushState(h: HubState): void {
+  h.states.push({ revision: h.revision, config: h.config, updatedAt: h.updatedAt, deleted: h.deleted });
 }
 
 function initialHub(start: 'up' | 'down' | 'absent', revisions = 1): HubState {
-  if (start === 'absent') return { up: true, deleted: true, revision: 0, config: DEFAULTS, updatedAt: BASE_TIME, history: [] };
+  if (start === 'absent') {
+    return { up: true, deleted: true, revision: 0, config: DEFAULTS, updatedAt: BASE_TIME, history: [], states: [{ revision: 0, config: DEFAULTS, updatedAt: BASE_TIME, deleted: true }] };
+  }
   const history: HubEntry[] = [];
   for (let r = 1; r <= revisions; r++) history.push({ revision: r, config: { v: `w0.${r}`, n: r }, updatedAt: BASE_TIME + r });
-  return { ...history[history.length - 1]!, up: start === 'up', deleted: false, history };
+  return { ...history[history.length - 1]!, up: start === 'up', deleted: false, history, states: history.map((e) => ({ ...e, deleted: false })) };
 }
 
-const cloneHub = (h: HubState): HubState => ({ ...h, config: { ...h.config }, history: h.history.map((e) => ({ ...e })) });
+const cloneHub = (h: HubState): HubState => ({ ...h, config: { ...h.config }, history: h.history.map((e) => ({ ...e })), states: h.states.map((e) => ({ ...e })) });
 
 /** What the msw handler serves, for the current run. */
 let hub: HubState = initialHub('up');
+let replicaUp = false;
 /** Configs the hub served with a 200 this run (JSON text). */
 let servedByHub = new Set<string>();
 let started = 0;
@@ -127,18 +148,27 @@ const fresh = () => ({
   snapshotBoots: 0,
   closedChecks: 0,
   finalHotReloads: 0,
+  replicaAnswers: 0,
+  snapshotRemovalsChecked: 0,
 });
 let live = fresh();
 let commandCounts = new Map<string, number>();
 /** One line per model run (row), printed in afterAll. */
 const summaries: string[] = [];
 /**
- * `revision`: the reference hub's ETag, `"<revision>"` (examples/hub/routes/context.ts). `content`: a
- * strong validator that also changes with the content, `"<revision>-<hash>"`, as RFC 9110 asks of a strong ETag.
+ * The hub's ETag. `reference` (default): what the reference hub sends, `"<revision>-<updated_at base 36>"`
+ * (examples/hub/routes/context.ts `etag()`): a hub restored from a backup reuses revision numbers for other
+ * content, so the revision alone cannot be the validator. `revision`: the bare `"<revision>"` it sent before —
+ * with it, a restore rewritten up to the revision a client holds is answered 304 and the client keeps the
+ * old content (no client can see through that; `MODEL_ETAG=revision` shows it). `content`: a content hash.
  */
-let etagMode: 'revision' | 'content' = 'revision';
-const etagOf = (h: HubState): string =>
-  etagMode === 'revision' ? `"${h.revision}"` : `"${h.revision}-${createHash('sha256').update(JSON.stringify(h.config)).digest('hex').slice(0, 12)}"`;
+const ETAG_MODE = (process.env.MODEL_ETAG ?? 'reference') as 'reference' | 'revision' | 'content';
+const etagOf = (h: HubEntry): string =>
+  ETAG_MODE === 'revision'
+    ? `"${h.revision}"`
+    : ETAG_MODE === 'content'
+      ? `"${h.revision}-${createHash('sha256').update(JSON.stringify(h.config)).digest('hex').slice(0, 12)}"`
+      : `"${h.revision}-${h.updatedAt.toString(36)}"`;
 
 // ── NATS ────────────────────────────────────────────────────────────────────────────────────────
 
@@ -197,6 +227,9 @@ interface Model {
   snapshot: HubEntry | undefined;
   /** Hub requests the model expects (this run). */
   requests: number;
+  replicaUp: boolean;
+  /** The hub the client's transport tries first: the one that answered last (0 hub, 1 replica). */
+  preferred: 0 | 1;
 }
 
 interface Delivery {
@@ -229,30 +262,39 @@ function wouldFetchOnNotice(m: Readonly<Model>, revision: number | undefined, co
   return true;
 }
 
-/** A fetch: the hub's answer is what the client must serve (the hub is authoritative). */
-function modelFetch(m: Model): void {
-  m.requests++;
-  if (!m.hub.up) {
-    m.failing = true;
-    if (m.source === 'hub') m.source = 'cache';
-    return;
+/**
+ * A fetch: one attempt per hub, from the one that answered last, until one answers; its answer is what the
+ * client must serve (the hub is authoritative, a lagging replica included). Returns whether a hub answered.
+ */
+function modelFetch(m: Model): boolean {
+  for (let i = 0; i < 2; i++) {
+    const index = ((m.preferred + i) % 2) as 0 | 1;
+    m.requests++;
+    if (!(index === 0 ? m.hub.up : m.replicaUp)) continue;
+    const state = index === 0 ? { ...m.hub } : replicaState(m.hub);
+    m.failing = false;
+    m.confirmations++;
+    if (state.deleted) {
+      // A 404 is final (no failover) and leaves the preferred hub as it was.
+      m.served = DEFAULTS;
+      m.source = 'defaults';
+      m.held = undefined;
+      m.confirmedRev = undefined;
+      m.snapshot = undefined;
+      return true;
+    }
+    m.preferred = index;
+    const entry: HubEntry = { revision: state.revision, config: state.config, updatedAt: state.updatedAt };
+    m.served = entry.config;
+    m.source = 'hub';
+    m.held = entry;
+    m.confirmedRev = entry.revision;
+    m.snapshot = entry;
+    return true;
   }
-  m.failing = false;
-  m.confirmations++;
-  if (m.hub.deleted) {
-    m.served = DEFAULTS;
-    m.source = 'defaults';
-    m.held = undefined;
-    m.confirmedRev = undefined;
-    m.snapshot = undefined;
-    return;
-  }
-  const entry: HubEntry = { revision: m.hub.revision, config: m.hub.config, updatedAt: m.hub.updatedAt };
-  m.served = entry.config;
-  m.source = 'hub';
-  m.held = entry;
-  m.confirmedRev = entry.revision;
-  m.snapshot = entry;
+  m.failing = true;
+  if (m.source === 'hub') m.source = 'cache';
+  return false;
 }
 
 function modelNotice(m: Model, revision: number | undefined, config: Cfg | undefined): void {
@@ -345,7 +387,7 @@ async function verify(m: Model, r: Real, before: Cfg, label: string, expectChang
 
 async function openClient(m: Model, r: Real): Promise<void> {
   const client: Client = new ConfigClient({
-    hubUrl: HUB,
+    hubUrl: [HUB, REPLICA],
     apiKey: 'model-key',
     snapshotDir: r.snapshotDir,
     pollIntervalMs: false,
@@ -378,6 +420,7 @@ async function openClient(m: Model, r: Real): Promise<void> {
   m.failing = false;
   m.held = undefined;
   m.tokens = NOTICE_BURST;
+  m.preferred = 0;
   const expectedBefore = m.requests;
   modelFetch(m);
   if (m.failing) {
@@ -386,8 +429,8 @@ async function openClient(m: Model, r: Real): Promise<void> {
     m.served = m.snapshot?.config ?? DEFAULTS;
     m.source = m.snapshot ? 'snapshot' : 'defaults';
     m.held = m.snapshot;
-    expect(requests, 'hub requests of a start with the hub down (first fetch, maybe a resync follow-up)').toBeGreaterThanOrEqual(1);
-    expect(requests).toBeLessThanOrEqual(2);
+    // One attempt per hub, per fetch.
+    expect([2, 4], 'hub requests of a start with the hubs down (first fetch, maybe a resync follow-up)').toContain(requests);
     m.requests = expectedBefore + requests;
     m.tokens = NOTICE_BURST - 1;
     if (m.snapshot) live.snapshotBoots++;
@@ -412,7 +455,10 @@ async function closeClient(m: Model, r: Real): Promise<void> {
   const text = await readFile(join(r.snapshotDir, `${SERVICE}.json`), 'utf8').catch(() => undefined);
   if (text !== undefined) expect(text).not.toContain('forged');
   if (m.snapshot) expect(JSON.parse(text ?? '{}').config, 'snapshot file after close').toEqual(m.snapshot.config);
-  else expect(text, 'no snapshot file (none written, or removed after a 404)').toBeUndefined();
+  else {
+    expect(text, 'no snapshot file (none written, or removed after a 404)').toBeUndefined();
+    if (servedByHub.size > 0) live.snapshotRemovalsChecked++;
+  }
 }
 
 // ── commands ────────────────────────────────────────────────────────────────────────────────────
@@ -443,6 +489,7 @@ class HubWrite extends Cmd {
     const entry: HubEntry = { revision: m.hub.revision + 1, config: { v: `w${m.writes}`, n: m.writes + 1 }, updatedAt: BASE_TIME + 1_000 + m.writes };
     Object.assign(m.hub, entry, { deleted: false });
     m.hub.history.push(entry);
+    pushState(m.hub);
     hub = cloneHub(m.hub);
   }
 }
@@ -456,6 +503,7 @@ class HubDelete extends Cmd {
     m.writes++;
     // The reference hub bumps the revision on a delete (its notice says so) and answers 404.
     Object.assign(m.hub, { revision: m.hub.revision + 1, deleted: true, updatedAt: BASE_TIME + 1_000 + m.writes });
+    pushState(m.hub);
     hub = cloneHub(m.hub);
   }
 }
@@ -474,6 +522,7 @@ class HubRestore extends Cmd {
     // A backup taken at that revision: what came after it is gone, and the next write reuses revision + 1.
     m.hub.history = m.hub.history.filter((e) => e.revision <= entry.revision);
     Object.assign(m.hub, { revision: entry.revision, config: entry.config, updatedAt: entry.updatedAt, deleted: false });
+    pushState(m.hub);
     hub = cloneHub(m.hub);
   }
   override toString(): string {
@@ -482,13 +531,39 @@ class HubRestore extends Cmd {
 }
 
 class HubDown extends Cmd {
-  readonly name = 'hub down';
+  readonly name = 'hub down (both)';
   override check(m: Readonly<Model>): boolean {
-    return m.hub.up;
+    return m.hub.up || m.replicaUp;
   }
   async act(m: Model): Promise<void> {
     m.hub.up = false;
     hub.up = false;
+    m.replicaUp = false;
+    replicaUp = false;
+  }
+}
+
+class Failover extends Cmd {
+  readonly name = 'failover (hub down, lagging replica up)';
+  override check(m: Readonly<Model>): boolean {
+    return m.hub.up || !m.replicaUp;
+  }
+  async act(m: Model): Promise<void> {
+    m.hub.up = false;
+    hub.up = false;
+    m.replicaUp = true;
+    replicaUp = true;
+  }
+}
+
+class ReplicaDown extends Cmd {
+  readonly name = 'replica down';
+  override check(m: Readonly<Model>): boolean {
+    return m.replicaUp;
+  }
+  async act(m: Model): Promise<void> {
+    m.replicaUp = false;
+    replicaUp = false;
   }
 }
 
@@ -586,10 +661,10 @@ class Tick extends Cmd {
       (error: ConfigError) => error,
     );
     const heldBefore = m.confirmedRev;
-    modelFetch(m);
-    if (m.hub.up) {
-      expect(value, `refresh() with the hub up returns the hub's value (commands: ${r.trail.join(' → ')})`).toEqual(m.served);
-      if (!m.hub.deleted && heldBefore !== undefined && m.hub.revision < heldBefore) live.restoresConfirmed++;
+    if (modelFetch(m)) {
+      expect(value, `refresh() with a hub up returns the answering hub's value (commands: ${r.trail.join(' → ')})`).toEqual(m.served);
+      if (m.confirmedRev !== undefined && heldBefore !== undefined && m.confirmedRev < heldBefore) live.restoresConfirmed++;
+      if (m.preferred === 1) live.replicaAnswers++;
     } else {
       expect((value as ConfigError).code, 'refresh() with the hub down').toBe('HUB_UNREACHABLE');
     }
@@ -626,6 +701,8 @@ class Restart extends Cmd {
     if (m.open) await closeClient(m, r);
     m.hub.up = false;
     hub.up = false;
+    m.replicaUp = false;
+    replicaUp = false;
     live.restarts++;
     await openClient(m, r);
   }
@@ -643,10 +720,15 @@ const commandArbs = [
   fc.constant(new HubWrite()),
   fc.constant(new HubWrite()),
   fc.constant(new HubDelete()),
+  fc.constant(new HubDelete()),
   fc.nat().map((k) => new HubRestore(k)),
   fc.nat().map((k) => new HubRestore(k)),
   fc.nat().map((k) => new HubRestore(k)),
   fc.constant(new HubDown()),
+  fc.constant(new Failover()),
+  fc.constant(new Failover()),
+  fc.constant(new Failover()),
+  fc.constant(new ReplicaDown()),
   fc.constant(new HubUp()),
   fc.constant(new ValidNotice()),
   fc.constant(new ValidNotice()),
@@ -660,31 +742,34 @@ const commandArbs = [
   fc.constant(new Get()),
   fc.constant(new Close()),
   fc.constant(new Restart()),
+  fc.constant(new Restart()),
 ];
 
 // ── the property ────────────────────────────────────────────────────────────────────────────────
 
 beforeAll(async () => {
-  agent = createMswAgent([
-    http.get(`${HUB}/api/v1/config/:service`, ({ request, params }) => {
+  const serve =
+    (which: 'hub' | 'replica') =>
+    ({ request, params }: { request: Request; params: Record<string, string | readonly string[] | undefined> }) => {
       started++;
       try {
         if (params.service !== SERVICE || request.headers.get('x-api-key') !== 'model-key') return HttpResponse.json({ detail: 'unexpected' }, { status: 400 });
-        if (!hub.up) return HttpResponse.error();
+        if (!(which === 'hub' ? hub.up : replicaUp)) return HttpResponse.error();
         live.hubAnswers++;
-        if (hub.deleted) return HttpResponse.json({ detail: 'not found' }, { status: 404 });
-        const etag = etagOf(hub);
+        const state = which === 'hub' ? hub : replicaState(hub);
+        if (state.deleted) return HttpResponse.json({ detail: 'not found' }, { status: 404 });
+        const etag = etagOf(state);
         if (request.headers.get('if-none-match') === etag) return new HttpResponse(null, { status: 304, headers: { etag } });
-        servedByHub.add(JSON.stringify(hub.config));
+        servedByHub.add(JSON.stringify(state.config));
         return HttpResponse.json(
-          { service_name: SERVICE, config: hub.config, version: `v${hub.revision}`, updated_at: hub.updatedAt, revision: hub.revision },
+          { service_name: SERVICE, config: state.config, version: `v${state.revision}`, updated_at: state.updatedAt, revision: state.revision },
           { headers: { etag } },
         );
       } finally {
         finished++;
       }
-    }),
-  ]);
+    };
+  agent = createMswAgent([http.get(`${HUB}/api/v1/config/:service`, serve('hub')), http.get(`${REPLICA}/api/v1/config/:service`, serve('replica'))]);
   nc = await connect({ servers: NATS_URL, name: 'model-clients' });
   pub = await connect({ servers: NATS_URL, name: 'model-publisher' });
   nc.subscribe(SENTINEL, {
@@ -704,8 +789,7 @@ afterAll(async () => {
   await pub?.close().catch(() => undefined);
 });
 
-async function runModel(row: string, etags: 'revision' | 'content'): Promise<void> {
-  etagMode = etags;
+async function runModel(row: string): Promise<void> {
   live = fresh();
   commandCounts = new Map();
   const t0 = performance.now();
@@ -717,6 +801,7 @@ async function runModel(row: string, etags: 'revision' | 'content'): Promise<voi
         run++;
         live.runs++;
         hub = initialHub(start, revisions);
+        replicaUp = false;
         servedByHub = new Set();
         started = 0;
         finished = 0;
@@ -746,6 +831,8 @@ async function runModel(row: string, etags: 'revision' | 'content'): Promise<voi
           checkedRevision: undefined,
           snapshot: undefined,
           requests: 0,
+          replicaUp: false,
+          preferred: 0,
         };
         try {
           await openClient(model, real);
@@ -757,6 +844,10 @@ async function runModel(row: string, etags: 'revision' | 'content'): Promise<voi
             if (cmd.check(model)) await cmd.run(model, real);
           };
           for (const cmd of final) await plan(cmd);
+          // A failover to the lagging replica, answered by it; then back to the hub.
+          await plan(new Failover());
+          await plan(new Tick());
+          await plan(new ReplicaDown());
           await plan(new HubUp());
           await plan(new Tick());
           const natsBefore = real.deliveries.filter((d) => d.change.source === 'nats').length;
@@ -767,6 +858,11 @@ async function runModel(row: string, etags: 'revision' | 'content'): Promise<voi
             `a hub write's notice changes the value at the end of the run (commands: ${real.trail.join(' → ')})`,
           ).toBe(1);
           live.finalHotReloads++;
+          if (run % 2 === 0) {
+            // Every other run: the config deleted, a 404, and close() finds no snapshot left.
+            await plan(new HubDelete());
+            await plan(new Tick());
+          }
           await closeClient(model, real);
           await settle(real, model.requests);
           await verify(model, real, model.served, 'final close');
@@ -782,7 +878,7 @@ async function runModel(row: string, etags: 'revision' | 'content'): Promise<voi
   }
   const elapsedMs = performance.now() - t0;
   summaries.push(
-    `${row} model test (ETag ${etags}): seed ${SEED}${PATH ? ` path ${PATH}` : ''} — replay with MODEL_SEED=${SEED} [MODEL_PATH=<path>]; ` +
+    `${row} model test (ETag ${ETAG_MODE}): seed ${SEED}${PATH ? ` path ${PATH}` : ''} — replay with MODEL_SEED=${SEED} [MODEL_PATH=<path>]; ` +
       `${failure ? 'FAILED, ' : ''}${live.runs} runs, ${live.commands} commands in ${Math.round(elapsedMs)} ms; ${JSON.stringify(live)}; commands ${JSON.stringify(Object.fromEntries(commandCounts))}`,
   );
   if (failure) throw failure;
@@ -795,12 +891,13 @@ async function runModel(row: string, etags: 'revision' | 'content'): Promise<voi
   expectLive(row, 'malformed / deep notices reported (NOTICE_INVALID)', live.noticeInvalidReports);
   expectLive(row, 'forged notices that cost a fetch', live.forgedFetches);
   expectLive(row, 'restarts from a snapshot with the hub down', live.snapshotBoots);
-  expectLive(row, 'refreshes that followed the hub back to a lower (restored) revision', live.restoresConfirmed);
+  expectLive(row, 'refreshes that followed the hub back to a lower (restored or lagging) revision', live.restoresConfirmed);
+  expectLive(row, 'refreshes answered by the lagging replica (failover)', live.replicaAnswers);
+  expectLive(row, 'closes that checked a snapshot removed after a 404', live.snapshotRemovalsChecked);
   expectLive(row, 'runs that ended with a hot reload', live.finalHotReloads, NUM_RUNS);
 }
 
 describe('model: client runtime (default mode: a notice is a hint)', () => {
-  const what = `hub writes / deletes / restores / outages, valid / stale / forged / malformed / deep notices, ticks, get, close and restarts from the snapshot against a reference model (${NUM_RUNS} runs, ≤ ${MAX_COMMANDS} commands + 4 closing ones)`;
-  it(`M1: ${what}, the hub answering with the reference hub's ETag "<revision>"`, () => runModel('M1', 'revision'), 180_000);
-  it(`M1b: ${what}, the hub answering with a content-derived strong ETag "<revision>-<hash>"`, () => runModel('M1b', 'content'), 180_000);
+  const what = `hub writes / deletes / restores / outages / failover to a lagging replica, valid / stale / forged / malformed / deep notices, ticks, get, close and restarts from the snapshot against a reference model (${NUM_RUNS} runs, ≤ ${MAX_COMMANDS} commands + up to 11 closing ones; hub ETag ${ETAG_MODE})`;
+  it(`M1: ${what}`, () => runModel('M1'), 180_000);
 });
