@@ -3,6 +3,7 @@
  * `BENCH_QUICK=1` runs a ~1-minute pass that checks the harness (exit 0 when every figure ran), not the numbers.
  * `BENCH_ONLY=1,3` runs a subset. Results: bench/results/latest.json and latest.md.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,14 +43,22 @@ async function main(): Promise<number> {
     await buildWorkers();
     log('starting nats-server and PostgreSQL (private, loopback)');
     const [nats, pg] = await Promise.all([startNatsServer(), startPostgres({ maxConnections: 200 })]);
-    const hub = await startHub({ DATABASE_URL: pg.url, NATS_URL: nats.url });
+    // The hub signs every notice (Ed25519); only figure 3's signed rows give their clients the public key.
+    const signing = generateKeyPairSync('ed25519');
+    const noticeKey = { keyId: 'bench-1', publicKeyPem: signing.publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+    const hub = await startHub({
+      DATABASE_URL: pg.url,
+      NATS_URL: nats.url,
+      HUB_NOTICE_SIGNING_KEY: signing.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      HUB_NOTICE_KEY_ID: noticeKey.keyId,
+    });
     log(`hub ${hub.url} (store ${hub.store}, nats ${hub.nats})`);
     const service = 'bench-doc';
     await putConfig(hub.url, service, sampleConfig());
     const res = await request(`${hub.url}/api/v1/config/${service}`);
     const docBody = await res.body.text();
     const docEtag = String(res.headers.etag);
-    const ctx: BenchContext = { quick: QUICK, nats, pg, hub, service, docBody, docEtag };
+    const ctx: BenchContext = { quick: QUICK, nats, pg, hub, service, docBody, docEtag, noticeKey };
     for (const [id, name, run, timeoutMs] of FIGURES) {
       if (only && !only.includes(id)) continue;
       const t0 = Date.now();

@@ -12,4 +12,6 @@ export interface BenchContext {
   service: string;
   docBody: string;
   docEtag: string;
+  /** The main hub signs its notices with this key: what clients put in `nats.verifyKeys`. */
+  noticeKey: { keyId: string; publicKeyPem: string };
 }

@@ -7,6 +7,7 @@
 import type { ServicesMap } from '../../src/options.js';
 import { connect, type NatsConnection } from 'nats';
 import { performance } from 'node:perf_hooks';
+import { Agent } from 'undici';
 import { z } from 'zod';
 import { ConfigClient } from '../../src/index.js';
 
@@ -18,12 +19,20 @@ interface Start {
   shared: number;
   service: string;
   applyPayload: boolean;
+  verifyKeys?: Record<string, string> | undefined;
 }
 
 const schema = z.looseObject({ round: z.number().int(), operational: z.looseObject({ batch_size: z.number().int() }) });
 const clients: ConfigClient[] = [];
 const connections: NatsConnection[] = [];
 const stamps = new Map<number, number[]>();
+/** GETs this worker's clients sent to the hub, counted by their shared dispatcher. */
+let gets = 0;
+let getsReported = 0;
+const dispatcher = new Agent().compose((dispatch) => (options, handler) => {
+  gets++;
+  return dispatch(options, handler);
+});
 let n = 0;
 
 function send(m: unknown): void {
@@ -34,13 +43,15 @@ async function start(m: Start): Promise<void> {
   n = m.n;
   for (let i = 0; i < m.shared; i++) connections.push(await connect({ servers: m.natsUrl, name: `bench-prop-${process.pid}-${i}` }));
   for (let i = 0; i < m.n; i++) {
-    const nats = m.shared > 0 ? { connection: connections[i % m.shared]!, applyPayload: m.applyPayload } : { servers: m.natsUrl, applyPayload: m.applyPayload };
+    const mode = { applyPayload: m.applyPayload, ...(m.verifyKeys ? { verifyKeys: m.verifyKeys } : {}) };
+    const nats = m.shared > 0 ? { connection: connections[i % m.shared]!, ...mode } : { servers: m.natsUrl, ...mode };
     const client = new ConfigClient({
       hubUrl: m.hubUrl,
       snapshotDir: false,
       pollIntervalMs: false,
       // The initial load of 1 000 clients at once is figure 5's subject, not this one's: give it time.
       startupTimeoutMs: 60_000,
+      transport: { dispatcher },
       nats,
       services: { [m.service]: { schema } } as ServicesMap,
     });
@@ -53,7 +64,9 @@ async function start(m: Start): Promise<void> {
       list.push(t);
       if (list.length === n) {
         stamps.delete(r);
-        send({ type: 'fired', round: r, stamps: list });
+        // GETs since the last report: the refetches this change caused (0 when the payload is applied).
+        send({ type: 'fired', round: r, stamps: list, gets: gets - getsReported });
+        getsReported = gets;
       }
     });
   }
@@ -68,6 +81,8 @@ async function start(m: Start): Promise<void> {
   }
   const notConnected = clients.filter((c) => c.status(m.service).nats !== 'connected').length;
   for (const nc of connections) await nc.flush();
+  await new Promise((r) => setTimeout(r, 200)); // the subscribe-time resync GETs are not a change's
+  getsReported = gets;
   send({ type: 'ready', notConnected });
 }
 
@@ -79,6 +94,7 @@ process.on('message', (raw) => {
     void (async () => {
       await Promise.allSettled(clients.map((c) => c.close()));
       await Promise.allSettled(connections.map((c) => c.close()));
+      await dispatcher.close().catch(() => undefined);
       send({ type: 'closed' });
       setTimeout(() => process.exit(0), 20);
     })();

@@ -1,8 +1,8 @@
 /**
  * A token bucket for fetches that notices trigger. Anyone on the NATS network can publish a notice; without
- * a rate bound, K clients turn every forged message into K authenticated GETs. A burst of real changes still
- * goes out at once (`burst`); beyond it, fetches are spaced `refillMs` apart and the last one is never lost:
- * the caller defers it until `waitMs()`.
+ * a rate bound, K clients turn every forged message into K authenticated GETs. Up to `burst` fetches go out at
+ * once; beyond it, they are spaced `refillMs` apart and the last one is never lost: the caller defers it until
+ * `waitMs()`. A fetch that proved worth it is `refund`ed.
  */
 export class FetchBudget {
   readonly #burst: number;
@@ -25,6 +25,12 @@ export class FetchBudget {
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;
     return true;
+  }
+
+  /** Gives a token back (the fetch it paid for was worth it). */
+  refund(): void {
+    this.#refill();
+    this.#tokens = Math.min(this.#burst, this.#tokens + 1);
   }
 
   /** Milliseconds until the next token. */

@@ -48,7 +48,7 @@ export interface Committed {
   droppedCriticalPaths: string[];
 }
 
-/** Notice-triggered fetches: a burst of 3 at once, then one per second (forged notices cost little). */
+/** Notice-triggered fetches that find nothing new: a burst of 3, then one per second (forged notices cost little). */
 const NOTICE_FETCH_BURST = 3;
 const NOTICE_FETCH_REFILL_MS = 1_000;
 
@@ -230,8 +230,17 @@ export class ServiceRuntime {
 
   /** A notice or resync hint: within the fetch budget now, else once when the budget allows. */
   #hint(trigger: 'notice' | 'resync'): void {
-    if (this.#decide(trigger) !== 'follow-up' || this.#noticeBudget.take()) {
+    if (this.#decide(trigger) !== 'follow-up') {
       this.#trigger(trigger);
+      return;
+    }
+    if (this.#noticeBudget.take()) {
+      // Only a hint that led nowhere (the hub had nothing newer: a forged or duplicate notice) spends the
+      // budget; one that brought a real change is refunded, so real changes are never throttled.
+      const before = this.#confirmedKey();
+      this.#trigger(trigger)?.then(() => {
+        if (this.#confirmedKey() !== before) this.#noticeBudget.refund();
+      }, () => undefined);
       return;
     }
     if (this.#deferredHint) return;
@@ -260,6 +269,10 @@ export class ServiceRuntime {
       this.#snapshotRead = undefined;
     });
     return this.#loading;
+  }
+
+  #confirmedKey(): string {
+    return `${this.#confirmed.revision}:${this.#confirmed.updatedAt}`;
   }
 
   #seen() {
