@@ -9,6 +9,6 @@ import { ETAG_MODE, MAX_COMMANDS, NUM_RUNS, runModel, useRuntimeModel } from './
 useRuntimeModel();
 
 describe('model: client runtime (default mode: a notice is a hint)', () => {
-  const what = `hub writes / deletes / restores / outages / failover to a lagging replica, valid / stale / forged / malformed / deep notices, ticks, get, close and restarts from the snapshot against a reference model (${NUM_RUNS} runs, ≤ ${MAX_COMMANDS} commands + up to 11 closing ones; hub ETag ${ETAG_MODE})`;
+  const what = `hub writes / deletes / restores / outages / failover to a lagging replica, valid / stale / forged / malformed / deep notices, ticks, a notice racing a tick, get, close and restarts from the snapshot against a reference model (${NUM_RUNS} runs, ≤ ${MAX_COMMANDS} commands + up to 11 closing ones; hub ETag ${ETAG_MODE})`;
   it(`M1: ${what}`, () => runModel('M1', false), 180_000);
 });

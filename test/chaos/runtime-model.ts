@@ -13,7 +13,7 @@
  * backup: later writes reuse the revisions after it), outage (both down), failover (hub down, the lagging
  * replica up), replica down, hub up, a valid / stale / forged (revision 9e15, other config) / malformed
  * (not JSON) / deep (20 000 levels) notice published from a second connection, a poll tick
- * (`client.refresh`), `get`, `close`, and a restart (close, then a new client on the same snapshot
+ * (`client.refresh`), a valid notice racing a tick, `get`, `close`, and a restart (close, then a new client on the same snapshot
  * directory with both hubs down). Every run starts with the hub up (1–3 revisions), down, or without the
  * config, and ends with: failover, tick, replica down, hub up, tick, hub write, its notice — which must
  * change the value — and, every other run, hub delete, tick (404), then close.
@@ -154,6 +154,7 @@ const fresh = () => ({
   snapshotRemovalsChecked: 0,
   noticesApplied: 0,
   forgedApplied: 0,
+  racesWithFollowUp: 0,
 });
 let live = fresh();
 let commandCounts = new Map<string, number>();
@@ -720,6 +721,45 @@ class Tick extends Cmd {
   }
 }
 
+/**
+ * A valid notice racing a tick: published while the refresh is in flight (or just before or after it).
+ * Whatever the order, both read the same hub, so the end is the hub's config with at most one onChange;
+ * one GET, or two when the notice came before the refresh confirmed its revision (a follow-up, never
+ * more). Only on a healthy client whose preferred hub is up (else the order decides more than the count).
+ */
+class RaceNoticeTick extends Cmd {
+  readonly name = 'notice valid ∥ tick';
+  override check(m: Readonly<Model>): boolean {
+    if (!m.open || m.failing || !m.hub.up || m.preferred !== 0) return false;
+    const n = validNotice(m.hub);
+    const outcome = noticeOutcome(m, n);
+    if (outcome === 'fetch' && m.tokens < 1) return false;
+    // A same-revision check is order-dependent (it marks the revision checked): left to the plain commands.
+    const stale = m.confirmations > 0 && m.confirmedRev !== undefined && n.revision !== undefined && n.revision <= m.confirmedRev;
+    return !(stale && outcome === 'fetch');
+  }
+  async act(m: Model, r: Real): Promise<void> {
+    const n = validNotice(m.hub);
+    const outcome = noticeOutcome(m, n);
+    const expectedBefore = m.requests;
+    const refreshed = r.client!.refresh(SERVICE).then(
+      (v) => v,
+      (error: ConfigError) => error,
+    );
+    await deliver(r.subject, n.bytes);
+    if (m.open) live.noticesHandled++;
+    const value = await refreshed;
+    await settle(r, expectedBefore + 1);
+    const requests = started - expectedBefore;
+    modelFetch(m);
+    if (outcome === 'fetch') m.tokens--;
+    expect(outcome === 'fetch' ? [1, 2] : [1], `GETs of ${this} (notice: ${outcome})`).toContain(requests);
+    if (requests === 2) live.racesWithFollowUp++;
+    m.requests = expectedBefore + requests;
+    expect(value, `refresh() racing a notice returns the hub's value (commands: ${r.trail.join(' → ')})`).toEqual(m.served);
+  }
+}
+
 class Get extends Cmd {
   readonly name = 'get';
   override check(m: Readonly<Model>): boolean {
@@ -788,6 +828,8 @@ const commandArbs = [
   fc.constant(new Tick()),
   fc.constant(new Tick()),
   fc.constant(new Get()),
+  fc.constant(new RaceNoticeTick()),
+  fc.constant(new RaceNoticeTick()),
   fc.constant(new Close()),
   fc.constant(new Restart()),
   fc.constant(new Restart()),
@@ -951,6 +993,7 @@ export async function runModel(row: string, apply: boolean): Promise<void> {
   expectLive(row, 'refreshes that followed the hub back to a lower (restored or lagging) revision', live.restoresConfirmed);
   expectLive(row, 'refreshes answered by the lagging replica (failover)', live.replicaAnswers);
   expectLive(row, 'closes that checked a snapshot removed after a 404', live.snapshotRemovalsChecked);
+  expectLive(row, 'valid notices raced against a tick', commandCounts.get('notice valid ∥ tick') ?? 0);
   expectLive(row, 'runs that ended with a hot reload', live.finalHotReloads, NUM_RUNS);
 }
 
