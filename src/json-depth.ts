@@ -2,7 +2,8 @@
  * Nesting-depth guards for JSON from outside (hub answers, snapshot files). The hub refuses bodies nested
  * deeper than 64 levels; the client's merge and sanitize walk values recursively, so a deeper value from a
  * foreign hub or a tampered file would end in a raw `RangeError` instead of a typed, reported problem.
- * Both checks are iterative and stop at the first level over the limit.
+ * Both checks are iterative and stop at the first level over the limit. NATS notices use the text check too:
+ * V8's JSON.parse is iterative, but every recursive consumer after it is not (issue 9 #6).
  */
 
 /** Deepest nesting of a config object the client accepts (the reference hub's `DEFAULT_MAX_DEPTH`). */

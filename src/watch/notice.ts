@@ -8,7 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { loadNoticePublicKey, NOTICE_KEY_ID_PATTERN, type NoticeSignatureCheck, verifyNoticeSignature } from '../hub/notice-signature.js';
 import { type Notice, noticeSchema } from '../hub/wire.js';
-import { jsonNestingExceeds } from './json-depth.js';
+import { jsonTextExceedsDepth as jsonNestingExceeds } from '../json-depth.js';
 
 /** 1 MiB: far above any real config, low enough that a hostile publisher cannot make us parse megabytes. */
 export const DEFAULT_MAX_NOTICE_BYTES = 1_048_576;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonNestingExceeds } from '../../src/watch/json-depth.js';
+import { jsonTextExceedsDepth as jsonNestingExceeds } from '../../src/json-depth.js';
 import { MAX_NOTICE_CONFIG_DEPTH, parseNotice } from '../../src/watch/notice.js';
 
 const enc = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
