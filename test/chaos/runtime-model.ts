@@ -730,7 +730,9 @@ class Tick extends Cmd {
 class RaceNoticeTick extends Cmd {
   readonly name = 'notice valid ∥ tick';
   override check(m: Readonly<Model>): boolean {
-    if (!m.open || m.failing || !m.hub.up || m.preferred !== 0) return false;
+    // A deleted config: the refresh's 404 clears what the hub confirmed, so whether the notice then counts as
+    // news depends on the order (one GET or a follow-up): left to the plain commands.
+    if (!m.open || m.failing || !m.hub.up || m.hub.deleted || m.preferred !== 0) return false;
     const n = validNotice(m.hub);
     const outcome = noticeOutcome(m, n);
     if (outcome === 'fetch' && m.tokens < 1) return false;
