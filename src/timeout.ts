@@ -11,3 +11,14 @@ export async function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T
     clearTimeout(timer);
   }
 }
+
+/**
+ * Keeps the process alive until `promise` settles. Background work (polls, recovery, notice fetches, retry
+ * waits) uses unref'd timers and never holds the process; a call somebody awaits (`get`, `refresh`) must
+ * settle, so it holds the process for exactly as long as it takes (bounded by the startup budget or the
+ * transport's retries).
+ */
+export function holdProcessUntil<T>(promise: Promise<T>): Promise<T> {
+  const handle = setInterval(() => undefined, 2 ** 30);
+  return promise.finally(() => clearInterval(handle));
+}

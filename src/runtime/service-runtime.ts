@@ -21,6 +21,7 @@ import { RecoveryTimer } from './recovery-timer.js';
 import { notifyListeners } from './listeners.js';
 import { SingleFlight } from './single-flight.js';
 import { SnapshotWriter } from './snapshot-writer.js';
+import { holdProcessUntil } from '../timeout.js';
 import { decideTrigger, type Trigger } from './trigger-policy.js';
 import type { ChangeListener, ChangeSource, ConfigChange, ConfigSource, RuntimeStatus } from './types.js';
 
@@ -105,7 +106,7 @@ export class ServiceRuntime {
 
   /** The slow path of `get`: a committed (maybe stale) value, or the first load. */
   get(): Promise<unknown> {
-    if (this.#decide('get') === 'first-load') return this.#firstLoad();
+    if (this.#decide('get') === 'first-load') return holdProcessUntil(this.#firstLoad());
     this.#trigger('get');
     return this.#committed!.promise;
   }
@@ -114,7 +115,7 @@ export class ServiceRuntime {
   refresh(): Promise<unknown> {
     if (this.#deps.isClosed()) return Promise.reject(closedError(this.name));
     if (!this.#committed) return this.get();
-    return this.#flight.run(() => this.#fetch('refresh'), true);
+    return holdProcessUntil(this.#flight.run(() => this.#fetch('refresh'), true));
   }
 
   /** The safety-net poll and the reconnect resync. */
