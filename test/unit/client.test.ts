@@ -458,6 +458,12 @@ describe('listeners, explain, lifecycle', () => {
     await expect(client.get(SERVICE)).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
   });
 
+  it('hot reload without declared services is refused (INVALID_OPTIONS) instead of silently subscribing to nothing', () => {
+    expect(() => new ConfigClient({ hubUrl: HUB, nats: { servers: 'nats://127.0.0.1:4222' } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining('services') }),
+    );
+  });
+
   it('bad options throw INVALID_OPTIONS at construction, without I/O', () => {
     expect(() => new ConfigClient({ hubUrl: 'not a url' })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
     expect(() => new ConfigClient({ hubUrl: [] })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
