@@ -1,5 +1,6 @@
 /**
- * `npm run test:chaos` runs the chaos suite (`vitest run test/chaos`).
+ * `npm run test:chaos` runs the chaos suite (`vitest run test/chaos`, plus the integration files whose tests
+ * carry hardening row ids).
  * `npm run test:chaos -- --report` also collects the figures the tests record (`recordFigure`, through
  * CHAOS_FIGURES_DIR) and the vitest JSON report, and writes `test/chaos/report.md`: one table per matrix
  * section (row id, scenario, result, figures), the run date and totals. A row's result comes from the tests
@@ -71,6 +72,21 @@ const MATRIX: Record<string, MatrixRow[]> = {
     { id: 'X3', scenario: 'notices and fetch answers reordered (fast-check scheduler)', level: 'must' },
     { id: 'X4', scenario: '1 000 parallel `get` during a slow refresh', level: 'must' },
   ],
+  'Model-based (client runtime)': [
+    { id: 'M1', scenario: 'fc.commands: writes, restores, outages, lagging failover, every kind of notice, ticks, restarts, close (notice = hint)', level: 'must' },
+    { id: 'M2', scenario: 'the same commands with `nats.applyPayload` (payloads applied unconfirmed)', level: 'must' },
+  ],
+  'Hardening (hub and notices; test/integration)': [
+    { id: 'P1', scenario: 'a notice over max_payload, a poison outbox row, relay lag while NATS looks connected', level: 'must' },
+    { id: 'A1', scenario: 'a valid key from an address that just sent 25 wrong keys; trustProxy', level: 'must' },
+    { id: 'A2', scenario: 'unauthenticated 600 KB body, stalled body/header sockets, close() with a stalled client', level: 'must' },
+    { id: 'A3', scenario: 'a stored password through PATCH, rollback, restore', level: 'must' },
+    { id: 'W1', scenario: 'updated_at under concurrent writers, rollback_config not found, invalid UTF-8', level: 'must' },
+    { id: 'W2', scenario: 'DELETE without If-Match, restore a deleted service, rollback by version', level: 'must' },
+    { id: 'T1', scenario: 'NATS users and permissions: outsiders, forged and cross-service notices, NKey, token, .creds', level: 'must' },
+    { id: 'T2', scenario: 'signed notices: verified applied without a GET, tampered or unsigned only hints', level: 'must' },
+    { id: 'T3', scenario: 'forged notices cannot pin a value or amplify into GETs; a notice during recovery is not lost', level: 'must' },
+  ],
   'Bad input': [
     { id: 'B1', scenario: 'fast-check bytes / JSON / anything as a NATS payload', level: 'must' },
     { id: 'B2', scenario: 'fast-check bodies to POST/PATCH', level: 'must' },
@@ -90,6 +106,18 @@ const MATRIX: Record<string, MatrixRow[]> = {
     { id: 'S10', scenario: 'prototype pollution via body, notice, snapshot', level: 'must' },
   ],
 };
+
+/** Integration files whose tests carry matrix row ids (the hardening rows): run with the chaos suite. */
+const MATRIX_INTEGRATION_FILES = [
+  'test/integration/hub-outbox-poison.test.ts',
+  'test/integration/hub-strangers.test.ts',
+  'test/integration/hub-stored-secrets.test.ts',
+  'test/integration/hub-write-integrity.test.ts',
+  'test/integration/hub-delete-restore.test.ts',
+  'test/integration/nats-auth.test.ts',
+  'test/integration/notice-signing.test.ts',
+  'test/integration/notice-trust.test.ts',
+];
 
 interface Figure {
   row: string;
@@ -123,7 +151,7 @@ export function rowIds(title: string): string[] {
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolvePromise) => {
-    const child = spawn(VITEST, ['run', 'test/chaos', ...args], { cwd: ROOT, env, stdio: 'inherit' });
+    const child = spawn(VITEST, ['run', 'test/chaos', ...MATRIX_INTEGRATION_FILES, ...args], { cwd: ROOT, env, stdio: 'inherit' });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);

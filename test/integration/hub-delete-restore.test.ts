@@ -32,7 +32,7 @@ describe.each(STORE_KINDS)('hub delete and restore on %s', (kind: StoreKind) => 
   const rollback = (service: string, body: unknown) =>
     hub.app.inject({ method: 'POST', url: `${API}/rollback/${service}`, headers: admin, payload: JSON.stringify(body) });
 
-  it('DELETE without If-Match is refused with 428 {detail} and deletes nothing; a stale one is 412; the current one deletes', async () => {
+  it('W2: DELETE without If-Match is refused with 428 {detail} and deletes nothing; a stale one is 412; the current one deletes', async () => {
     const service = uniqueService('del');
     await post(service, { a: 1 });
     await post(service, { a: 2 });
@@ -54,7 +54,7 @@ describe.each(STORE_KINDS)('hub delete and restore on %s', (kind: StoreKind) => 
     expect((await del(other, '*')).json()).toMatchObject({ status: 'deleted', revision: 2 });
   });
 
-  it('a deleted service is restored by rolling back to a revision its history names', async () => {
+  it('W2: a deleted service is restored by rolling back to a revision its history names', async () => {
     const service = uniqueService('restore');
     await post(service, { a: 1 }, '?version=1.0.0');
     await post(service, { a: 2 }, '?version=1.1.0');
@@ -95,7 +95,7 @@ describe.each(STORE_KINDS)('hub delete and restore on %s', (kind: StoreKind) => 
     expect((await rollback(service, { revision: 99 })).statusCode).toBe(404);
   });
 
-  it('rollback by version restores the newest earlier config with that label, not the one being served', async () => {
+  it('W2: rollback by version restores the newest earlier config with that label, not the one being served', async () => {
     const service = uniqueService('by-version');
     // The version label often stays the same across updates.
     await post(service, { a: 1 }, '?version=1.0.0');

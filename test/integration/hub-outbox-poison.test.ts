@@ -62,7 +62,7 @@ describe.each(STORE_KINDS)('hub outbox with a row NATS refuses, on %s', (kind: S
 
   const noticeOf = (service: string) => seen.find((s) => s.notice.service_name === service);
 
-  it('a notice over max_payload goes out without config, a row that never fits is dead-lettered, and the rows behind both are published', async () => {
+  it('P1: a notice over max_payload goes out without config, a row that never fits is dead-lettered, and the rows behind both are published', async () => {
     expect(observer.info?.max_payload).toBe(MAX_PAYLOAD);
 
     // 1. Too large with its config: published as a hint (no config; clients refetch).
@@ -148,7 +148,7 @@ describe.each(STORE_KINDS)('hub outbox with a row NATS refuses, on %s', (kind: S
 // PostgreSQL: on PGlite (one connection) the relay's transaction, held open while a flush waits for the
 // hung link, makes every other query wait too, /health's ping included (it answers `unavailable`).
 describe('hub /health when the relay falls behind while NATS still looks connected (PostgreSQL)', () => {
-  it('turns degraded once the oldest pending row is older than 10 s, and ok again when it is published', async () => {
+  it('P1: turns degraded once the oldest pending row is older than 10 s, and ok again when it is published', async () => {
     const nats = await startNatsServer();
     const proxy = new TcpProxy(nats.port);
     await proxy.listen();

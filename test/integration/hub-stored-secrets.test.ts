@@ -49,7 +49,7 @@ describe.each(STORE_KINDS)('stored secrets never come back through the write API
       (await hub.store.sql.query<{ n: string | number }>('SELECT count(*) AS n FROM config_outbox WHERE service_name = $1', [service]))[0]!.n,
     );
 
-  it('a PATCH to another field of a row that holds a password is refused 422; removing the password is accepted', async () => {
+  it('A3: a PATCH to another field of a row that holds a password is refused 422; removing the password is accepted', async () => {
     const s = uniqueService('legacy');
     expect((await call('POST', `/${s}`, { a: 1 })).status).toBe(201);
     const planted = await plantSecret(s);
@@ -68,7 +68,7 @@ describe.each(STORE_KINDS)('stored secrets never come back through the write API
     expect(removed.json.config).toEqual({ a: 2, db: {} });
   });
 
-  it('a rollback to a revision that holds a password is refused 422: not served to read-only keys, not broadcast', async () => {
+  it('A3: a rollback to a revision that holds a password is refused 422: not served to read-only keys, not broadcast', async () => {
     const s = uniqueService('legacy');
     expect((await call('POST', `/${s}`, { a: 1 })).status).toBe(201);
     const withSecret = await plantSecret(s);
@@ -90,7 +90,7 @@ describe.each(STORE_KINDS)('stored secrets never come back through the write API
     expect((await call('POST', `/rollback/${s}`, { revision: 1 })).status).toBe(200);
   });
 
-  it('restoring a deleted service to a revision that holds a password is refused 422: it stays deleted', async () => {
+  it('A3: restoring a deleted service to a revision that holds a password is refused 422: it stays deleted', async () => {
     const s = uniqueService('legacy');
     expect((await call('POST', `/${s}`, { a: 1 })).status).toBe(201);
     const withSecret = await plantSecret(s);
@@ -103,7 +103,7 @@ describe.each(STORE_KINDS)('stored secrets never come back through the write API
     expect((await call('GET', `/${s}`, undefined, KEYS.reader.key)).json).toMatchObject({ config: { a: 1 } });
   });
 
-  it('a full POST replacing a row that holds a password, and a DELETE of it, are accepted (they store no secret)', async () => {
+  it('A3: a full POST replacing a row that holds a password, and a DELETE of it, are accepted (they store no secret)', async () => {
     const s = uniqueService('legacy');
     expect((await call('POST', `/${s}`, { a: 1 })).status).toBe(201);
     await plantSecret(s);

@@ -51,7 +51,7 @@ describe('the key is checked before the body is read', () => {
     await hub?.close();
   });
 
-  it('an unauthenticated 600 KB POST is refused 401 without parsing its body (a malformed body still gets 401, not 400)', async () => {
+  it('A2: an unauthenticated 600 KB POST is refused 401 without parsing its body (a malformed body still gets 401, not 400)', async () => {
     const malformed = `{"blob":"${'x'.repeat(600 * 1024)}`; // no closing quote/brace: a parse would answer 400
     const wellFormed = JSON.stringify({ blob: 'x'.repeat(600 * 1024) });
     const over = JSON.stringify({ blob: 'x'.repeat(2 * 1024 * 1024) }); // over the 1 MiB limit: reading it would answer 413
@@ -79,7 +79,7 @@ describe('the key is checked before the body is read', () => {
 });
 
 describe('a stalled client is cut off', () => {
-  it('a socket stalled in its body is closed (408) after requestTimeoutMs; one stalled in its headers after headersTimeoutMs', async () => {
+  it('A2: a socket stalled in its body is closed (408) after requestTimeoutMs; one stalled in its headers after headersTimeoutMs', async () => {
     const { hub, port } = await listening({ requestTimeoutMs: 1500, headersTimeoutMs: 1000 });
     try {
       const head = `POST ${API}/${SEED} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEYS.admin.key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`;
@@ -103,7 +103,7 @@ describe('a stalled client is cut off', () => {
     }
   });
 
-  it('with the defaults, a stalled body socket survives about requestTimeout (10 s), not forever', { timeout: 30_000 }, async () => {
+  it('A2: with the defaults, a stalled body socket survives about requestTimeout (10 s), not forever', { timeout: 30_000 }, async () => {
     const { hub, port } = await listening();
     try {
       const head = `POST ${API}/${SEED} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEYS.admin.key}\r\nContent-Type: application/json\r\nContent-Length: 600000\r\n\r\n`;
@@ -118,7 +118,7 @@ describe('a stalled client is cut off', () => {
     }
   });
 
-  it('close() with a client stalled in its body returns at once: it does not wait for the stalled request', async () => {
+  it('A2: close() with a client stalled in its body returns at once: it does not wait for the stalled request', async () => {
     const { hub, port } = await listening();
     const head = `POST ${API}/${SEED} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEYS.admin.key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`;
     const stalled = stall(port, head, '{"a":');
@@ -133,7 +133,7 @@ describe('a stalled client is cut off', () => {
 });
 
 describe('the failed-auth limit never locks out a valid key', () => {
-  it('a valid key always passes, even from an address that just sent 25 wrong keys', async () => {
+  it('A1: a valid key always passes, even from an address that just sent 25 wrong keys', async () => {
     const { hub, url } = await listening();
     try {
       const statuses: number[] = [];
@@ -152,7 +152,7 @@ describe('the failed-auth limit never locks out a valid key', () => {
     }
   });
 
-  it('with trustProxy the limit counts the client behind the proxy (X-Forwarded-For): one client does not lock out another', async () => {
+  it('A1: with trustProxy the limit counts the client behind the proxy (X-Forwarded-For): one client does not lock out another', async () => {
     const { hub, url } = await listening({ trustProxy: true });
     try {
       const from = (ip: string, key: string) => call(url, `${API}/${SEED}`, { headers: { 'x-api-key': key, 'x-forwarded-for': ip } });
@@ -166,7 +166,7 @@ describe('the failed-auth limit never locks out a valid key', () => {
     }
   });
 
-  it('without trustProxy X-Forwarded-For is ignored: rotating it does not get around the limit', async () => {
+  it('A1: without trustProxy X-Forwarded-For is ignored: rotating it does not get around the limit', async () => {
     const { hub, url } = await listening();
     try {
       const statuses: number[] = [];

@@ -35,7 +35,7 @@ describe.each(STORE_KINDS)('hub write integrity on %s', (kind: StoreKind) => {
     hub.app.inject({ method: 'POST', url: `${API}/${service}`, headers: admin, payload: JSON.stringify(body) });
 
   it.runIf(kind === 'postgres')(
-    'updated_at grows with revision even when the later revision comes from a transaction that began first',
+    'W1: updated_at grows with revision even when the later revision comes from a transaction that began first',
     async () => {
       const service = uniqueService('mono');
       expect((await post(service, { n: 1 })).statusCode).toBe(201);
@@ -63,7 +63,7 @@ describe.each(STORE_KINDS)('hub write integrity on %s', (kind: StoreKind) => {
     },
   );
 
-  it('updated_at strictly grows with revision under concurrent writers (property over 8 writers x 25 writes)', async () => {
+  it('W1: updated_at strictly grows with revision under concurrent writers (property over 8 writers x 25 writes)', async () => {
     const service = uniqueService('mono-conc');
     expect((await post(service, { w: -1 })).statusCode).toBe(201);
     let committed = 0;
@@ -83,7 +83,7 @@ describe.each(STORE_KINDS)('hub write integrity on %s', (kind: StoreKind) => {
     expect(backwards).toEqual([]);
   });
 
-  it('rollback_config() raises "service not found" when the service has history but no row', async () => {
+  it('W1: rollback_config() raises "service not found" when the service has history but no row', async () => {
     const service = uniqueService('gone');
     expect((await post(service, { a: 1 })).statusCode).toBe(201);
     expect((await post(service, { a: 2 })).statusCode).toBe(200);
@@ -105,7 +105,7 @@ describe.each(STORE_KINDS)('hub write integrity on %s', (kind: StoreKind) => {
     expect(r.json()).toEqual({ detail: expect.any(String) });
   });
 
-  it('a body that is not valid UTF-8 is refused with 400 {detail} and nothing is stored', async () => {
+  it('W1: a body that is not valid UTF-8 is refused with 400 {detail} and nothing is stored', async () => {
     const service = uniqueService('utf8');
     // {"a":"<0xff>"}, {"a":"<lone continuation byte>"}, {"a":"<truncated 3-byte sequence>"}, overlong "/"
     const bodies = [

@@ -87,7 +87,7 @@ async function watch(services: string[], connectOptions: Record<string, unknown>
 }
 
 describe('a nats-server with per-user permissions', () => {
-  it('refuses outsiders: no credentials, a wrong password, an unknown user', async () => {
+  it('T1: refuses outsiders: no credentials, a wrong password, an unknown user', async () => {
     for (const options of [{}, { user: SVC_A, pass: 'wrong' }, { user: 'mallory', pass: 'x' }]) {
       await expect(connect({ servers: server.url, reconnect: false, timeout: 2_000, ...options })).rejects.toMatchObject({
         code: 'AUTHORIZATION_VIOLATION',
@@ -99,7 +99,7 @@ describe('a nats-server with per-user permissions', () => {
     expect(w.errorLogs).toContain('NATS refused our credentials; retrying in the background');
   });
 
-  it('a service user cannot forge notices (its own subject or another one): the server drops them', async () => {
+  it('T1: a service user cannot forge notices (its own subject or another one): the server drops them', async () => {
     const a = await watch([SVC_A], { user: SVC_A, pass: PASS.a });
     const b = await watch([SVC_B], { user: SVC_B, pass: PASS.b });
     expect([a.watcher.state, b.watcher.state]).toEqual(['connected', 'connected']);
@@ -128,7 +128,7 @@ describe('a nats-server with per-user permissions', () => {
     expect(forger.isClosed()).toBe(false); // a refused publish is not fatal to the connection
   });
 
-  it("a service user cannot read another service's notices: the refusal is reported, its own still flow", async () => {
+  it("T1: a service user cannot read another service's notices: the refusal is reported, its own still flow", async () => {
     const w = await watch([SVC_A, SVC_B], { user: SVC_A, pass: PASS.a });
     await waitUntil('the refusal of config.update.auth-svc-b', () => w.invalid.length === 1, 5_000);
     expect(w.invalid[0]?.service).toBe(SVC_B);
@@ -146,7 +146,7 @@ describe('a nats-server with per-user permissions', () => {
     expect(w.notices.map((n) => n.service)).toEqual([SVC_A]);
   });
 
-  it('an NKey user connects through nats.js authenticator (connectOptions.authenticator), the hub env form too', async () => {
+  it('T1: an NKey user connects through nats.js authenticator (connectOptions.authenticator), the hub env form too', async () => {
     const w = await watch([SVC_C], { authenticator: nkeyAuthenticator(nkeyUser.getSeed()) });
     expect(w.watcher.state).toBe('connected');
     const hub = await lab.hub({ natsUrl: server.url, natsOptions: { user: 'hub', pass: PASS.hub } });
@@ -161,7 +161,7 @@ describe('a nats-server with per-user permissions', () => {
     await nc.close();
   });
 
-  it('the hub publishes through its user; a ConfigClient with its service user gets the change, a refused subscription reaches onError', async () => {
+  it('T1: the hub publishes through its user; a ConfigClient with its service user gets the change, a refused subscription reaches onError', async () => {
     const hub = await lab.hub({
       natsUrl: server.url,
       natsOptions: natsAuthFromEnv({ NATS_USER: 'hub', NATS_PASSWORD: PASS.hub }),
@@ -189,7 +189,7 @@ describe('a nats-server with per-user permissions', () => {
     expect(await client.get(SVC_A)).toEqual({ rate: 2 });
   });
 
-  it('the hub with wrong credentials keeps serving and reports broadcast "unavailable"', async () => {
+  it('T1: the hub with wrong credentials keeps serving and reports broadcast "unavailable"', async () => {
     const hub = await lab.hub({ natsUrl: server.url, natsOptions: { user: 'hub', pass: 'wrong' } });
     const answer = await hub.post(SVC_A, { rate: 3 });
     expect(answer.body.broadcast).toBe('unavailable');
@@ -206,7 +206,7 @@ describe('a nats-server with token auth', () => {
     await tokenServer?.dispose();
   });
 
-  it('connectOptions.token (client) and NATS_TOKEN (hub) connect; a wrong token is refused', async () => {
+  it('T1: connectOptions.token (client) and NATS_TOKEN (hub) connect; a wrong token is refused', async () => {
     await expect(connect({ servers: tokenServer.url, token: 'nope', reconnect: false })).rejects.toMatchObject({
       code: 'AUTHORIZATION_VIOLATION',
     });
@@ -242,7 +242,7 @@ describe('a nats-server in operator mode (JWT .creds files)', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('NATS_CREDS (hub) and credsAuthenticator (client) connect with the permissions in the JWTs', async () => {
+  it('T1: NATS_CREDS (hub) and credsAuthenticator (client) connect with the permissions in the JWTs', async () => {
     const hubCreds = join(dir, 'hub.creds');
     writeFileSync(hubCreds, operator.userCreds('hub', { pub: { allow: ['config.update.>'] }, sub: { deny: ['>'] } }), { mode: 0o600 });
     const serviceCreds = operator.userCreds(SVC_A, { pub: { deny: ['>'] }, sub: { allow: [`config.update.${SVC_A}`] } });

@@ -26,7 +26,7 @@ function hubKeys(): { privatePem: string; publicPem: string } {
 }
 
 describe('notices signed by the reference hub', () => {
-  it('reach the watcher as verified; unsigned and tampered copies as unverified hints, reported once each', async () => {
+  it('T2: reach the watcher as verified; unsigned and tampered copies as unverified hints, reported once each', async () => {
     const keys = hubKeys();
     const hub = await lab.hub({ natsUrl: SHARED_NATS, noticeSigningKey: keys.privatePem, noticeKeyId: KID });
     expect(hub.hub.noticeSigner?.keyId).toBe(KID);
@@ -66,7 +66,7 @@ describe('notices signed by the reference hub', () => {
     expect(invalid[1]?.message).toMatch(/does not verify/);
   });
 
-  it('a ConfigClient with nats.verifyKeys applies a verified notice without refetching; a tampered one never becomes its value', async () => {
+  it('T2: a ConfigClient with nats.verifyKeys applies a verified notice without refetching; a tampered one never becomes its value', async () => {
     const keys = hubKeys();
     const hub = await lab.hub({ natsUrl: SHARED_NATS, noticeSigningKey: keys.privatePem, noticeKeyId: KID });
     await hub.natsReady();
@@ -106,7 +106,7 @@ describe('notices signed by the reference hub', () => {
     expect(rec.changes.map((c) => c.next)).toEqual([{ rate: 2 }, { rate: 3 }]);
   });
 
-  it('without verifyKeys the signed notices of the hub are plain hints (refetch), as before', async () => {
+  it('T2: without verifyKeys the signed notices of the hub are plain hints (refetch), as before', async () => {
     const keys = hubKeys();
     const hub = await lab.hub({ natsUrl: SHARED_NATS, noticeSigningKey: keys.privatePem, noticeKeyId: KID });
     await hub.natsReady();

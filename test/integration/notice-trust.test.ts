@@ -207,7 +207,7 @@ describe('#7 with nats.applyPayload, an unsigned notice is applied but never out
   it.each([
     ['revision 9e15', noticeOf(9e15, FORGED)],
     ['updated_at far in the future, no revision', { service_name: SERVICE, config: FORGED, version: 'x', updated_at: 9e15 }],
-  ])('#7 a forged notice (%s) cannot pin a fake value: the next hub write’s notice applies, refresh() returns the hub’s value, status().source is notice while unconfirmed, the snapshot never holds it', async (_what, forged) => {
+  ])('T3: #7 a forged notice (%s) cannot pin a fake value: the next hub write’s notice applies, refresh() returns the hub’s value, status().source is notice while unconfirmed, the snapshot never holds it', async (_what, forged) => {
     const { client, changes } = await makeClient({ applyPayload: true });
     expect(await client.get(SERVICE)).toEqual({ v: 'hub-2', n: 2 });
     await waitUntil('the snapshot of revision 2', async () => (await snapshotText())?.includes('hub-2') === true);
@@ -241,7 +241,7 @@ describe('#7 with nats.applyPayload, an unsigned notice is applied but never out
     expect(JSON.parse(text ?? '{}')).toMatchObject({ config: next, revision: 3 });
   });
 
-  it('#7 refresh() right after a forged notice returns the hub’s value (not the forged one), and a later write’s notice still applies', async () => {
+  it('T3: #7 refresh() right after a forged notice returns the hub’s value (not the forged one), and a later write’s notice still applies', async () => {
     const { client } = await makeClient({ applyPayload: true });
     await deliver(noticeOf(9e15, FORGED));
     expect(client.status(SERVICE).source).toBe('notice');
@@ -258,7 +258,7 @@ describe('#7 with nats.applyPayload, an unsigned notice is applied but never out
 // ── #8 ──────────────────────────────────────────────────────────────────────────────────────────
 
 describe('#8 forged notices cost a bounded number of GETs', () => {
-  it('#8 100 forged notices in 1.5 s cause ≈ 3 + 1/s GETs from one client, and a real change published after them still arrives', async () => {
+  it('T3: #8 100 forged notices in 1.5 s cause ≈ 3 + 1/s GETs from one client, and a real change published after them still arrives', async () => {
     const { client, changes } = await makeClient();
     const before = hub.gets.length;
     const t0 = performance.now();
@@ -291,7 +291,7 @@ describe('#8 forged notices cost a bounded number of GETs', () => {
 // ── #9 ──────────────────────────────────────────────────────────────────────────────────────────
 
 describe('#9 a notice during a recovery fetch is not lost', () => {
-  it('#9 failing, a recovery fetch in flight reads revision 5; the notice for 6 that arrives meanwhile is followed by a follow-up fetch', async () => {
+  it('T3: #9 failing, a recovery fetch in flight reads revision 5; the notice for 6 that arrives meanwhile is followed by a follow-up fetch', async () => {
     write({ v: 'hub-5', n: 5 }, 5);
     const { client, changes } = await makeClient({ recovery: { minDelayMs: 50, maxDelayMs: 50, unauthorizedDelayMs: 600_000 } });
     expect(await client.get(SERVICE)).toEqual({ v: 'hub-5', n: 5 });
@@ -342,7 +342,7 @@ describe('#9 a notice during a recovery fetch is not lost', () => {
 // ── restore ─────────────────────────────────────────────────────────────────────────────────────
 
 describe('restore: a same-revision notice with other content is checked with the hub', () => {
-  it('a hub restored from a backup and rewritten to the revision the client holds: its notice moves the client to the hub’s content (the check must not be a conditional GET the hub answers 304)', async () => {
+  it('T3: a hub restored from a backup and rewritten to the revision the client holds: its notice moves the client to the hub’s content (the check must not be a conditional GET the hub answers 304)', async () => {
     const { client, changes } = await makeClient();
     expect(await client.get(SERVICE)).toEqual({ v: 'hub-2', n: 2 });
     // Restored from a backup taken at revision 1, then written: revision 2 again, other content.
