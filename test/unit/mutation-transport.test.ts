@@ -3,6 +3,7 @@
  * sends (URL, API key, conditional GET), what each answer becomes, which failures are retried and after
  * how long, failover that remembers the hub that answered, and close().
  */
+import { getEventListeners } from 'node:events';
 import { HttpResponse, http } from 'msw';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ConfigError, HubHttpError } from '../../src/errors.js';
@@ -99,6 +100,16 @@ describe('answers', () => {
     expect(result).toEqual({ kind: 'document', document: expect.objectContaining({ config: { a: 1 }, revision: 1 }), etag: '"r1"', hubUrl: HUB });
     agent.resetHandlers(http.get('*', () => HttpResponse.json(doc({ a: 1 }))));
     expect(await makeTransport().fetchConfig(SERVICE)).toMatchObject({ kind: 'document', etag: undefined });
+  });
+
+  it('a body of exactly maxResponseBytes is read; one byte more is too large', async () => {
+    const body = JSON.stringify(doc({ pad: '' }));
+    const limit = body.length + 10;
+    const exact = JSON.stringify(doc({ pad: 'x'.repeat(10) }));
+    expect(Buffer.byteLength(exact)).toBe(limit);
+    agent.use(http.get('*', () => new HttpResponse(exact, { status: 200, headers: { 'content-type': 'application/json' } })));
+    expect((await makeTransport({ maxResponseBytes: limit }).fetchConfig(SERVICE)).kind).toBe('document');
+    expect((await failure(makeTransport({ maxResponseBytes: limit - 1 }).fetchConfig(SERVICE))).code).toBe('HUB_RESPONSE_INVALID');
   });
 
   it('a large body in many chunks arrives whole', async () => {
@@ -228,7 +239,10 @@ describe('retries and failover', () => {
     // random 0.5: round 1 waits 0.5 · 200 ms, round 2 0.5 · 400 ms.
     let started = performance.now();
     await failure(makeTransport({ retryBaseDelayMs: 200, retryMaxDelayMs: 10_000 }).fetchConfig(SERVICE));
-    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+    // Not the backoff of later attempts (≈ 1 200 ms).
+    expect(elapsed).toBeLessThan(1_000);
     agent.resetHandlers(http.get('*', () => new HttpResponse(null, { status: 503, headers: { 'retry-after': '1' } })));
     started = performance.now();
     await failure(makeTransport({ retries: 1, maxRetryAfterMs: 1_000 }).fetchConfig(SERVICE));
@@ -250,6 +264,88 @@ describe('retries and failover', () => {
     expect(error.message).toMatch(/^hub http:\/\/hub\.test unreachable: MSW_NETWORK_ERROR \S/);
     expect(error.service).toBe(SERVICE);
     expect(error.cause).toBeInstanceOf(Error);
+  });
+});
+
+describe('what each failure carries', () => {
+  it('every classified error names the service; parse and size failures keep their cause', async () => {
+    for (const [status, code] of [
+      [404, 'CONFIG_NOT_FOUND'],
+      [401, 'UNAUTHORIZED'],
+      [503, 'HUB_ERROR'],
+    ] as const) {
+      agent.resetHandlers(http.get('*', () => new HttpResponse(null, { status })));
+      const error = await failure(makeTransport({ retries: 0 }).fetchConfig(SERVICE));
+      expect(error).toMatchObject({ code, service: SERVICE });
+    }
+    agent.resetHandlers(http.get('*', () => new HttpResponse('not json', { status: 200 })));
+    const parse = await failure(makeTransport({ retries: 0 }).fetchConfig(SERVICE));
+    expect(parse).toMatchObject({ code: 'HUB_RESPONSE_INVALID', service: SERVICE });
+    expect(parse.cause).toBeInstanceOf(SyntaxError);
+    agent.resetHandlers(http.get('*', () => HttpResponse.json(doc({ blob: 'x'.repeat(5_000) }))));
+    const large = await failure(makeTransport({ maxResponseBytes: 1_000 }).fetchConfig(SERVICE));
+    expect(large).toMatchObject({ code: 'HUB_RESPONSE_INVALID', service: SERVICE });
+    expect(large.cause).toBeInstanceOf(Error);
+    let deep: unknown = 1;
+    for (let i = 0; i < 65; i++) deep = { n: deep };
+    agent.resetHandlers(http.get('*', () => HttpResponse.json(doc(deep))));
+    agent.clearRequests();
+    const tooDeep = await failure(makeTransport().fetchConfig(SERVICE));
+    expect(tooDeep).toMatchObject({ code: 'HUB_RESPONSE_INVALID', service: SERVICE });
+    // The same hub would say it again: not retried.
+    expect(agent.requests).toHaveLength(1);
+  });
+
+  it('a 200 whose JSON is null is off the wire contract, not a network error', async () => {
+    agent.use(http.get('*', () => new HttpResponse('null', { status: 200, headers: { 'content-type': 'application/json' } })));
+    const error = await failure(makeTransport().fetchConfig(SERVICE));
+    expect(error.code).toBe('HUB_RESPONSE_INVALID');
+    expect(agent.requests).toHaveLength(1);
+  });
+
+  it('a closed transport or an abandoned fetch is not a failed round', async () => {
+    agent.use(http.get('*', () => HttpResponse.json(doc({ a: 1 }))));
+    let rounds = 0;
+    const closed = makeTransport();
+    await closed.close();
+    await failure(closed.fetchConfig(SERVICE, { onRoundFailed: () => rounds++ }));
+    await failure(makeTransport().fetchConfig(SERVICE, { signal: AbortSignal.abort(), onRoundFailed: () => rounds++ }));
+    expect(rounds).toBe(0);
+  });
+
+  it('close() or an abort while a request is in flight ends it at once, as CLIENT_CLOSED / abandoned, not as a failed round', async () => {
+    agent.use(http.get('*', () => new Promise<Response>(() => undefined)));
+    let rounds = 0;
+    const transport = makeTransport({ requestTimeoutMs: 20_000 });
+    const fetching = failure(transport.fetchConfig(SERVICE, { onRoundFailed: () => rounds++ }));
+    await expect.poll(() => agent.requests.length).toBe(1);
+    let started = performance.now();
+    await transport.close();
+    expect((await fetching).code).toBe('CLIENT_CLOSED');
+    expect(performance.now() - started).toBeLessThan(5_000);
+    const controller = new AbortController();
+    const aborted = failure(makeTransport({ requestTimeoutMs: 20_000 }).fetchConfig(SERVICE, { signal: controller.signal, onRoundFailed: () => rounds++ }));
+    await expect.poll(() => agent.requests.length).toBe(2);
+    started = performance.now();
+    controller.abort(new Error('stop'));
+    const error = await aborted;
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(error.message).toBe(`fetch of ${SERVICE} abandoned: stop`);
+    expect(rounds).toBe(0);
+  });
+});
+
+describe('listeners', () => {
+  it('a fetch leaves no abort listener behind on the caller’s long-lived signal, whatever its outcome', async () => {
+    const controller = new AbortController();
+    const transport = makeTransport({ retries: 1, retryBaseDelayMs: 20, retryMaxDelayMs: 20 });
+    agent.use(http.get('*', () => HttpResponse.json(doc({ a: 1 }))));
+    await transport.fetchConfig(SERVICE, { signal: controller.signal });
+    agent.resetHandlers(http.get('*', () => new HttpResponse(null, { status: 503 })));
+    await failure(transport.fetchConfig(SERVICE, { signal: controller.signal }));
+    agent.resetHandlers(http.get('*', () => HttpResponse.error()));
+    await failure(transport.fetchConfig(SERVICE, { signal: controller.signal }));
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 });
 
