@@ -286,6 +286,17 @@ describe('acceptedKinds', () => {
     type Loop = z.ZodType;
     const loop: Loop = z.lazy(() => loop);
     expect(kinds(loop)).toEqual([]);
+    // Through every kind of wrapper too.
+    const viaOptional: z.ZodType = z.lazy(() => viaOptional.optional());
+    const viaPipe: z.ZodType = z.lazy(() => viaPipe.transform((v) => v));
+    const viaUnion: z.ZodType = z.lazy(() => z.union([viaUnion, z.string()]));
+    const viaIntersection: z.ZodType = z.lazy(() => z.intersection(viaIntersection, z.object({})));
+    const viaNullable: z.ZodType = z.lazy(() => viaNullable.nullable());
+    expect(kinds(viaOptional)).toEqual([]);
+    expect(kinds(viaPipe)).toEqual([]);
+    expect(kinds(viaUnion)).toEqual(['string']);
+    expect(kinds(viaIntersection)).toEqual(['object']);
+    expect(kinds(viaNullable)).toEqual(['null']);
     const tree: z.ZodType = z.object({ leaf: z.number(), child: z.lazy(() => tree) });
     expect(kinds(tree, ['child', 'child', 'leaf'])).toEqual(['number']);
   });

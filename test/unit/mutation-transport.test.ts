@@ -335,6 +335,34 @@ describe('what each failure carries', () => {
   });
 });
 
+describe('Retry-After waits', () => {
+  const retryAfter = () => http.get('*', () => new HttpResponse(null, { status: 503, headers: { 'retry-after': '5' } }));
+
+  it('close() ends a Retry-After wait at once', async () => {
+    agent.use(retryAfter());
+    const transport = makeTransport();
+    const fetching = failure(transport.fetchConfig(SERVICE));
+    await expect.poll(() => agent.requests.length).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const started = performance.now();
+    await transport.close();
+    expect((await fetching).code).toBe('CLIENT_CLOSED');
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('the caller’s abort ends a Retry-After wait at once', async () => {
+    agent.use(retryAfter());
+    const controller = new AbortController();
+    const fetching = failure(makeTransport().fetchConfig(SERVICE, { signal: controller.signal }));
+    await expect.poll(() => agent.requests.length).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const started = performance.now();
+    controller.abort(new Error('stop'));
+    expect((await fetching).message).toBe(`fetch of ${SERVICE} abandoned: stop`);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+});
+
 describe('listeners', () => {
   it('a fetch leaves no abort listener behind on the caller’s long-lived signal, whatever its outcome', async () => {
     const controller = new AbortController();
