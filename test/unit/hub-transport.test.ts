@@ -4,50 +4,17 @@
  * error, and a retry wait neither holds the process nor outlives close() or the caller's abort.
  */
 import { HttpResponse, http } from 'msw';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type ConfigError, HubHttpError } from '../../src/errors.js';
-import { HubTransport, type TransportSettings } from '../../src/hub/transport.js';
-import { silentLogger } from '../../src/logger.js';
-import { createMswAgent, type MswAgent } from '../helpers/lab/msw-undici.js';
+import { useTransportLab } from '../helpers/transport-lab.js';
 
 const HUB = 'http://hub.test';
 const SERVICE = 'tick-aggregator';
 const ROUTE = `${HUB}/api/v1/config/:service`;
 const HTML = '<html><body><h1>401 Authorization Required</h1><hr><center>nginx</center></body></html>';
 
-let agent: MswAgent;
-let transports: HubTransport[];
-
-beforeEach(() => {
-  agent = createMswAgent([]);
-  transports = [];
-});
-
-afterEach(async () => {
-  await Promise.all(transports.map((t) => t.close()));
-  await agent.close();
-});
-
-function makeTransport(overrides: Partial<TransportSettings> = {}): HubTransport {
-  const transport = new HubTransport({
-    hubUrls: [HUB],
-    apiKey: 'test-key',
-    connectTimeoutMs: 1_000,
-    requestTimeoutMs: 2_000,
-    retries: 2,
-    retryBaseDelayMs: 1,
-    retryMaxDelayMs: 5,
-    maxRetryAfterMs: 10_000,
-    keepAliveTimeoutMs: 1_000,
-    maxResponseBytes: 4 * 1024 * 1024,
-    dispatcher: agent,
-    logger: silentLogger,
-    random: () => 0.5,
-    ...overrides,
-  });
-  transports.push(transport);
-  return transport;
-}
+const lab = useTransportLab();
+const makeTransport = lab.makeTransport;
 
 function doc(config: unknown) {
   return { service_name: SERVICE, config, version: '1.0.0', updated_at: 1760864166034, revision: 1 };
@@ -78,23 +45,23 @@ describe('classify by status first', () => {
     [403, 'html'],
     [403, 'empty'],
   ] as const)('a %i with an %s body (a proxy in front of the hub) is UNAUTHORIZED and not retried', async (status, body) => {
-    agent.use(http.get(ROUTE, () => (body === 'html' ? html(status) : new HttpResponse(null, { status }))));
+    lab.agent.use(http.get(ROUTE, () => (body === 'html' ? html(status) : new HttpResponse(null, { status }))));
     const error = await failure(makeTransport().fetchConfig(SERVICE));
     expect(error.code).toBe('UNAUTHORIZED');
     expect((error as HubHttpError).status).toBe(status);
-    expect(agent.requests).toHaveLength(1);
+    expect(lab.agent.requests).toHaveLength(1);
   });
 
   it('a 404 with an HTML body is CONFIG_NOT_FOUND, not a parse error', async () => {
-    agent.use(http.get(ROUTE, () => html(404)));
+    lab.agent.use(http.get(ROUTE, () => html(404)));
     const error = await failure(makeTransport().fetchConfig(SERVICE));
     expect(error).toBeInstanceOf(HubHttpError);
     expect(error.code).toBe('CONFIG_NOT_FOUND');
-    expect(agent.requests).toHaveLength(1);
+    expect(lab.agent.requests).toHaveLength(1);
   });
 
   it('a JSON error body still gives its detail', async () => {
-    agent.use(http.get(ROUTE, () => HttpResponse.json({ detail: 'Config not found' }, { status: 404 })));
+    lab.agent.use(http.get(ROUTE, () => HttpResponse.json({ detail: 'Config not found' }, { status: 404 })));
     const error = (await failure(makeTransport().fetchConfig(SERVICE))) as HubHttpError;
     expect(error.code).toBe('CONFIG_NOT_FOUND');
     expect(error.detail).toBe('Config not found');
@@ -102,7 +69,7 @@ describe('classify by status first', () => {
 
   it('a 503 with an empty body is retried as a 5xx and ends as HUB_ERROR 503', async () => {
     const answers = [503, 503];
-    agent.use(
+    lab.agent.use(
       http.get(ROUTE, () => {
         const status = answers.shift();
         return status ? new HttpResponse(null, { status, headers: { 'retry-after': '0' } }) : HttpResponse.json(doc({ a: 1 }));
@@ -110,53 +77,53 @@ describe('classify by status first', () => {
     );
     const result = await makeTransport().fetchConfig(SERVICE);
     expect(result.kind).toBe('document');
-    expect(agent.requests).toHaveLength(3);
+    expect(lab.agent.requests).toHaveLength(3);
 
-    agent.resetHandlers(http.get(ROUTE, () => new HttpResponse(null, { status: 503 })));
-    agent.clearRequests();
+    lab.agent.resetHandlers(http.get(ROUTE, () => new HttpResponse(null, { status: 503 })));
+    lab.agent.clearRequests();
     const error = (await failure(makeTransport().fetchConfig(SERVICE))) as HubHttpError;
     expect(error.code).toBe('HUB_ERROR');
     expect(error.status).toBe(503);
-    expect(agent.requests).toHaveLength(3);
+    expect(lab.agent.requests).toHaveLength(3);
   });
 
   it('a 503 with an empty (or HTML) body keeps its Retry-After: one longer than maxRetryAfterMs ends the retries', async () => {
     for (const body of [null, HTML]) {
-      agent.resetHandlers(http.get(ROUTE, () => new HttpResponse(body, { status: 503, headers: { 'retry-after': '1' } })));
-      agent.clearRequests();
+      lab.agent.resetHandlers(http.get(ROUTE, () => new HttpResponse(body, { status: 503, headers: { 'retry-after': '1' } })));
+      lab.agent.clearRequests();
       const error = await failure(makeTransport({ maxRetryAfterMs: 500 }).fetchConfig(SERVICE));
       expect(error.code).toBe('HUB_ERROR');
-      expect(agent.requests).toHaveLength(1);
+      expect(lab.agent.requests).toHaveLength(1);
     }
   });
 
   it('an oversize answer is HUB_RESPONSE_INVALID, not a network error, and is not retried', async () => {
-    agent.use(http.get(ROUTE, () => HttpResponse.json(doc({ blob: 'x'.repeat(10_000) }))));
+    lab.agent.use(http.get(ROUTE, () => HttpResponse.json(doc({ blob: 'x'.repeat(10_000) }))));
     const error = await failure(makeTransport({ maxResponseBytes: 1_000 }).fetchConfig(SERVICE));
     expect(error.code).toBe('HUB_RESPONSE_INVALID');
     expect(error.message).toMatch(/larger than 1000 bytes/);
-    expect(agent.requests).toHaveLength(1);
+    expect(lab.agent.requests).toHaveLength(1);
   });
 
   it('an oversize error page keeps its status class (401 stays UNAUTHORIZED)', async () => {
-    agent.use(http.get(ROUTE, () => new HttpResponse('x'.repeat(10_000), { status: 401 })));
+    lab.agent.use(http.get(ROUTE, () => new HttpResponse('x'.repeat(10_000), { status: 401 })));
     const error = await failure(makeTransport({ maxResponseBytes: 1_000 }).fetchConfig(SERVICE));
     expect(error.code).toBe('UNAUTHORIZED');
   });
 
   it('a network error is still HUB_UNREACHABLE and retried', async () => {
-    agent.use(http.get(ROUTE, () => HttpResponse.error()));
+    lab.agent.use(http.get(ROUTE, () => HttpResponse.error()));
     const error = await failure(makeTransport().fetchConfig(SERVICE));
     expect(error.code).toBe('HUB_UNREACHABLE');
-    expect(agent.requests).toHaveLength(3);
+    expect(lab.agent.requests).toHaveLength(3);
   });
 
   it('a hub document nested deeper than 64 levels is HUB_RESPONSE_INVALID (as an object or as a JSON string); 64 levels pass', async () => {
-    agent.use(http.get(ROUTE, () => HttpResponse.json(doc(nested(65)))));
+    lab.agent.use(http.get(ROUTE, () => HttpResponse.json(doc(nested(65)))));
     expect((await failure(makeTransport().fetchConfig(SERVICE))).code).toBe('HUB_RESPONSE_INVALID');
-    agent.resetHandlers(http.get(ROUTE, () => HttpResponse.json(doc(`${'{"n":'.repeat(20_000)}1${'}'.repeat(20_000)}`))));
+    lab.agent.resetHandlers(http.get(ROUTE, () => HttpResponse.json(doc(`${'{"n":'.repeat(20_000)}1${'}'.repeat(20_000)}`))));
     expect((await failure(makeTransport().fetchConfig(SERVICE))).code).toBe('HUB_RESPONSE_INVALID');
-    agent.resetHandlers(http.get(ROUTE, () => HttpResponse.json(doc(nested(64)))));
+    lab.agent.resetHandlers(http.get(ROUTE, () => HttpResponse.json(doc(nested(64)))));
     expect((await makeTransport().fetchConfig(SERVICE)).kind).toBe('document');
   });
 });
@@ -167,11 +134,11 @@ describe('retry waits', () => {
   const refTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
   it('a Retry-After wait does not hold the process (its timer is unref’d)', async () => {
-    agent.use(retryAfter('5'));
+    lab.agent.use(retryAfter('5'));
     const transport = makeTransport();
     const before = refTimers();
     const fetching = failure(transport.fetchConfig(SERVICE));
-    await expect.poll(() => agent.requests.length).toBe(1);
+    await expect.poll(() => lab.agent.requests.length).toBe(1);
     await new Promise((resolve) => setImmediate(resolve));
     expect(refTimers()).toBe(before);
     await transport.close();
@@ -179,23 +146,23 @@ describe('retry waits', () => {
   });
 
   it('close() during a Retry-After wait returns promptly and the fetch rejects CLIENT_CLOSED', async () => {
-    agent.use(retryAfter('5'));
+    lab.agent.use(retryAfter('5'));
     const transport = makeTransport();
     const fetching = failure(transport.fetchConfig(SERVICE));
-    await expect.poll(() => agent.requests.length).toBe(1);
+    await expect.poll(() => lab.agent.requests.length).toBe(1);
     const started = performance.now();
     await transport.close();
     const error = await fetching;
     expect(performance.now() - started).toBeLessThan(200);
     expect(error.code).toBe('CLIENT_CLOSED');
-    expect(agent.requests).toHaveLength(1);
+    expect(lab.agent.requests).toHaveLength(1);
   });
 
   it('an aborted signal ends a Retry-After wait at once: the fetch rejects HUB_UNREACHABLE with the reason as cause', async () => {
-    agent.use(retryAfter('5'));
+    lab.agent.use(retryAfter('5'));
     const controller = new AbortController();
     const fetching = failure(makeTransport().fetchConfig(SERVICE, { signal: controller.signal }));
-    await expect.poll(() => agent.requests.length).toBe(1);
+    await expect.poll(() => lab.agent.requests.length).toBe(1);
     const started = performance.now();
     const reason = new Error('startup budget spent');
     controller.abort(reason);
@@ -203,24 +170,24 @@ describe('retry waits', () => {
     expect(performance.now() - started).toBeLessThan(200);
     expect(error.code).toBe('HUB_UNREACHABLE');
     expect(error.cause).toBe(reason);
-    expect(agent.requests).toHaveLength(1);
+    expect(lab.agent.requests).toHaveLength(1);
   });
 
   it('an already aborted signal sends no request', async () => {
-    agent.use(http.get(ROUTE, () => HttpResponse.json(doc({ a: 1 }))));
+    lab.agent.use(http.get(ROUTE, () => HttpResponse.json(doc({ a: 1 }))));
     const error = await failure(makeTransport().fetchConfig(SERVICE, { signal: AbortSignal.abort() }));
     expect(error.code).toBe('HUB_UNREACHABLE');
-    expect(agent.requests).toHaveLength(0);
+    expect(lab.agent.requests).toHaveLength(0);
   });
 
   it('an abort while the request is in flight ends it at once', async () => {
-    agent.use(http.get(ROUTE, () => new Promise<Response>(() => undefined)));
+    lab.agent.use(http.get(ROUTE, () => new Promise<Response>(() => undefined)));
     const controller = new AbortController();
     const fetching = failure(makeTransport().fetchConfig(SERVICE, { signal: controller.signal }));
-    await expect.poll(() => agent.requests.length).toBe(1);
+    await expect.poll(() => lab.agent.requests.length).toBe(1);
     controller.abort();
     const error = await fetching;
     expect(error.code).toBe('HUB_UNREACHABLE');
-    expect(agent.requests).toHaveLength(1);
+    expect(lab.agent.requests).toHaveLength(1);
   });
 });
