@@ -2,7 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
-import type { ConfigClient } from '../../src/index.js';
 import { createMswAgent, type MswAgent } from './lab/msw-undici.js';
 
 /** What each test of a file using `useMswClients` gets afresh. */
