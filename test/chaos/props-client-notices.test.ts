@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigClient, type ConfigError } from '../../src/index.js';
 import { cleanupLab, createMswAgent, type MswAgent, type NatsServerHandle, startNatsServer, waitFor } from '../helpers/lab/index.js';
 import { recordFigure } from './figures.js';
+import { SentinelDelivery } from '../helpers/nats-sentinel.js';
 import { expectLive, expectRuns } from './liveness.js';
 
 const HUB = 'http://hub.test';
@@ -45,26 +46,10 @@ let hubRevision = 1;
 /** X3: each fetch answer waits for this hook (the scheduler) before it is sent. */
 let beforeAnswer: (() => Promise<unknown>) | undefined;
 
-let sentinelSeq = 0;
-const sentinelWaiters = new Map<string, () => void>();
+let sentinels: SentinelDelivery;
 
-/**
- * Publishes `data` on `subject`, then a sentinel, and resolves once the sentinel reached the clients'
- * connection: by then the watcher's callback has run for `data`.
- */
-async function deliver(subject: string, data: Uint8Array): Promise<void> {
-  const id = String(++sentinelSeq);
-  const arrived = new Promise<void>((resolve) => sentinelWaiters.set(id, resolve));
-  publisher.publish(subject, data);
-  publisher.publish(SENTINEL, encoder.encode(id));
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    arrived,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`sentinel ${id} never arrived: nats delivery is broken`)), 5_000);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+/** `data` on `subject`, then a sentinel: by the time it resolves the watcher's callback has run for `data`. */
+const deliver = (subject: string, data: Uint8Array): Promise<void> => sentinels.deliver(subject, data);
 
 function doc(service: string, revision: number) {
   return { service_name: service, config: { rev: revision }, version: `v${revision}`, updated_at: 1_760_000_000_000 + revision, revision };
@@ -85,14 +70,7 @@ beforeAll(async () => {
   server = await startNatsServer();
   clientConnection = await connect({ servers: server.url, name: 'chaos-props-clients' });
   publisher = await connect({ servers: server.url, name: 'chaos-props-publisher' });
-  clientConnection.subscribe(SENTINEL, {
-    callback: (_error, message) => {
-      const id = message.string();
-      sentinelWaiters.get(id)?.();
-      sentinelWaiters.delete(id);
-    },
-  });
-  await clientConnection.flush();
+  sentinels = await SentinelDelivery.attach(publisher, clientConnection, SENTINEL);
   agent = createMswAgent([
     http.get(`${HUB}/api/v1/config/:service`, async ({ params }) => {
       fetches++;

@@ -57,6 +57,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { z } from 'zod';
 import { type ConfigChange, ConfigClient, type ConfigError } from '../../src/index.js';
 import { createMswAgent, type MswAgent } from '../helpers/lab/msw-undici.js';
+import { SentinelDelivery } from '../helpers/nats-sentinel.js';
 import { recordFigure } from './figures.js';
 import { expectLive, expectRuns } from './liveness.js';
 
@@ -182,23 +183,11 @@ let agent: MswAgent;
 let nc: NatsConnection;
 let pub: NatsConnection;
 const SENTINEL = `model.sentinel.${process.pid}`;
-let sentinelSeq = 0;
-const sentinelWaiters = new Map<string, () => void>();
+let sentinels: SentinelDelivery;
 
 /** Publishes `data`, then a sentinel; resolves when the sentinel reached the clients' connection. */
 async function deliver(subject: string, data: Uint8Array): Promise<void> {
-  const id = String(++sentinelSeq);
-  const arrived = new Promise<void>((resolve) => sentinelWaiters.set(id, resolve));
-  pub.publish(subject, data);
-  pub.publish(SENTINEL, encoder.encode(id));
-  await pub.flush();
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    arrived,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`sentinel ${id} never arrived: nats delivery is broken`)), 5_000);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  await sentinels.deliver(subject, data);
   live.noticesDelivered++;
 }
 
@@ -866,14 +855,7 @@ export function useRuntimeModel(): void {
     agent = createMswAgent([http.get(`${HUB}/api/v1/config/:service`, serve('hub')), http.get(`${REPLICA}/api/v1/config/:service`, serve('replica'))]);
     nc = await connect({ servers: NATS_URL, name: 'model-clients' });
     pub = await connect({ servers: NATS_URL, name: 'model-publisher' });
-    nc.subscribe(SENTINEL, {
-      callback: (_error, message) => {
-        const id = message.string();
-        sentinelWaiters.get(id)?.();
-        sentinelWaiters.delete(id);
-      },
-    });
-    await nc.flush();
+    sentinels = await SentinelDelivery.attach(pub, nc, SENTINEL);
   });
 
   afterAll(async () => {

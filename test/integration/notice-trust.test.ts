@@ -24,6 +24,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { z } from 'zod';
 import { type ConfigChange, ConfigClient, type ConfigClientOptions, type ConfigError } from '../../src/index.js';
 import { createMswAgent, type MswAgent } from '../helpers/lab/msw-undici.js';
+import { SentinelDelivery } from '../helpers/nats-sentinel.js';
 
 const NATS_URL = process.env.HUB_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 const HUB = 'http://hub.notice-trust.test';
@@ -76,26 +77,13 @@ function noticeOf(revision: number, config: Cfg, updatedAt = BASE_TIME + revisio
 let nc: NatsConnection;
 let pub: NatsConnection;
 const SENTINEL = `notice-trust.sentinel.${process.pid}`;
-let sentinelSeq = 0;
-const sentinelWaiters = new Map<string, () => void>();
+let sentinels: SentinelDelivery;
 let testSeq = 0;
 let prefix = '';
 
 /** Publishes `payload` (object → JSON), then a sentinel; resolves once the watcher has handled the payload. */
-async function deliver(payload: unknown): Promise<void> {
-  const id = String(++sentinelSeq);
-  const arrived = new Promise<void>((resolve) => sentinelWaiters.set(id, resolve));
-  pub.publish(`${prefix}.${SERVICE}`, payload instanceof Uint8Array ? payload : encoder.encode(JSON.stringify(payload)));
-  pub.publish(SENTINEL, encoder.encode(id));
-  await pub.flush();
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    arrived,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`sentinel ${id} never arrived`)), 5_000);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const deliver = (payload: unknown): Promise<void> =>
+  sentinels.deliver(`${prefix}.${SERVICE}`, payload instanceof Uint8Array ? payload : encoder.encode(JSON.stringify(payload)));
 
 // ── clients ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -173,14 +161,7 @@ beforeAll(async () => {
   ]);
   nc = await connect({ servers: NATS_URL, name: 'notice-trust-clients' });
   pub = await connect({ servers: NATS_URL, name: 'notice-trust-publisher' });
-  nc.subscribe(SENTINEL, {
-    callback: (_error, message) => {
-      const id = message.string();
-      sentinelWaiters.get(id)?.();
-      sentinelWaiters.delete(id);
-    },
-  });
-  await nc.flush();
+  sentinels = await SentinelDelivery.attach(pub, nc, SENTINEL);
 });
 
 beforeEach(async () => {
