@@ -1,10 +1,27 @@
 /** Per-test HubTransports answered through the msw ↔ undici bridge, closed after each test. */
 import { afterEach, beforeEach } from 'vitest';
+import type { ConfigError } from '../../src/errors.js';
 import { HubTransport, type TransportSettings } from '../../src/hub/transport.js';
 import { silentLogger } from '../../src/logger.js';
 import { createMswAgent, type MswAgent } from './lab/msw-undici.js';
 
 export const TRANSPORT_HUB = 'http://hub.test';
+export const TRANSPORT_SERVICE = 'tick-aggregator';
+
+/** A hub document of `service` at revision 1. */
+export function transportDoc(config: unknown, service = TRANSPORT_SERVICE) {
+  return { service_name: service, config, version: '1.0.0', updated_at: 1760864166034, revision: 1 };
+}
+
+/** The error a fetch failed with (the test fails if it succeeded). */
+export async function failure(promise: Promise<unknown>): Promise<ConfigError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as ConfigError;
+  }
+  throw new Error('expected the fetch to fail');
+}
 
 export interface TransportLab {
   /** This test's msw agent (no handlers until the test adds them). */

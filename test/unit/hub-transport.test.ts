@@ -5,8 +5,8 @@
  */
 import { HttpResponse, http } from 'msw';
 import { describe, expect, it } from 'vitest';
-import { type ConfigError, HubHttpError } from '../../src/errors.js';
-import { useTransportLab } from '../helpers/transport-lab.js';
+import { HubHttpError } from '../../src/errors.js';
+import { failure, transportDoc, useTransportLab } from '../helpers/transport-lab.js';
 
 const HUB = 'http://hub.test';
 const SERVICE = 'tick-aggregator';
@@ -16,18 +16,7 @@ const HTML = '<html><body><h1>401 Authorization Required</h1><hr><center>nginx</
 const lab = useTransportLab();
 const makeTransport = lab.makeTransport;
 
-function doc(config: unknown) {
-  return { service_name: SERVICE, config, version: '1.0.0', updated_at: 1760864166034, revision: 1 };
-}
-
-async function failure(promise: Promise<unknown>): Promise<ConfigError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as ConfigError;
-  }
-  throw new Error('expected the fetch to fail');
-}
+const doc = transportDoc;
 
 const html = (status: number, headers: Record<string, string> = {}) =>
   new HttpResponse(HTML, { status, headers: { 'content-type': 'text/html', ...headers } });

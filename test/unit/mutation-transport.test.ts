@@ -6,10 +6,10 @@
 import { getEventListeners } from 'node:events';
 import { HttpResponse, http } from 'msw';
 import { describe, expect, it } from 'vitest';
-import { type ConfigError, HubHttpError } from '../../src/errors.js';
+import { HubHttpError } from '../../src/errors.js';
 import { HubTransport } from '../../src/hub/transport.js';
 import { silentLogger } from '../../src/logger.js';
-import { useTransportLab } from '../helpers/transport-lab.js';
+import { failure, transportDoc, useTransportLab } from '../helpers/transport-lab.js';
 
 const HUB = 'http://hub.test';
 const OTHER = 'http://other.test';
@@ -18,18 +18,7 @@ const SERVICE = 'tick-aggregator';
 const lab = useTransportLab();
 const makeTransport = lab.makeTransport;
 
-function doc(config: unknown, service = SERVICE) {
-  return { service_name: service, config, version: '1.0.0', updated_at: 1760864166034, revision: 1 };
-}
-
-async function failure(promise: Promise<unknown>): Promise<ConfigError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as ConfigError;
-  }
-  throw new Error('expected the fetch to fail');
-}
+const doc = transportDoc;
 
 describe('the request', () => {
   it('GETs the service document under the hub URL (path prefix kept, name encoded) with the API key', async () => {
