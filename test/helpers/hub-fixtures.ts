@@ -5,6 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { type Hub, type HubOptions, buildHub } from '../../examples/hub/server.js';
 
 export const PG_URL = process.env.HUB_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -63,6 +64,26 @@ export async function startHub(
       await hub.close();
     },
   };
+}
+
+/**
+ * Starts a hub on `kind` before the suite's tests and stops it (dropping its schema) after them; `use`
+ * receives it (and its PostgreSQL schema), for the suite's own `let hub`.
+ */
+export function useSuiteHub(
+  kind: StoreKind,
+  options: HubOptions & { schema?: string },
+  use: (hub: Hub, schema: string | undefined) => void,
+): void {
+  let started: Awaited<ReturnType<typeof startHub>> | undefined;
+  beforeAll(async () => {
+    started = await startHub(kind, options);
+    use(started.hub, started.schema);
+  });
+  afterAll(async () => {
+    await started?.hub.close();
+    if (started?.schema !== undefined) await dropSchema(started.schema);
+  });
 }
 
 export function freePort(): Promise<number> {

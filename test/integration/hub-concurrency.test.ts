@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Hub } from '../../examples/hub/server.js';
-import { dropSchema, json, KEYS, STORE_KINDS, type StoreKind, startHub, uniqueService } from '../helpers/hub-fixtures.js';
+import { json, KEYS, STORE_KINDS, type StoreKind, uniqueService, useSuiteHub } from '../helpers/hub-fixtures.js';
 
 const API = '/api/v1/config';
 const WRITERS = 50;
@@ -9,13 +9,8 @@ const admin = { 'x-api-key': KEYS.admin.key };
 
 describe.each(STORE_KINDS)('hub concurrency on %s', { timeout: 120_000 }, (kind: StoreKind) => {
   let hub: Hub;
-  let schema: string | undefined;
-  beforeAll(async () => {
-    ({ hub, schema } = await startHub(kind, { seed: false }));
-  });
-  afterAll(async () => {
-    await hub?.close();
-    if (schema !== undefined) await dropSchema(schema);
+  useSuiteHub(kind, { seed: false }, (started) => {
+    hub = started;
   });
 
   it(`${WRITERS} concurrent writers with If-Match: one success per revision, audit = writes + seed, no gaps`, async () => {

@@ -4,24 +4,18 @@
  * by rolling back to a revision from its history; a rollback by version restores an earlier config with
  * that label, not the one being served.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Hub } from '../../examples/hub/server.js';
 import { historyResponseSchema } from '../../src/hub/wire.js';
-import { dropSchema, KEYS, STORE_KINDS, type StoreKind, startHub, uniqueService } from '../helpers/hub-fixtures.js';
+import { KEYS, STORE_KINDS, type StoreKind, uniqueService, useSuiteHub } from '../helpers/hub-fixtures.js';
 
 const API = '/api/v1/config';
 const admin = { 'x-api-key': KEYS.admin.key, 'content-type': 'application/json' };
 
 describe.each(STORE_KINDS)('hub delete and restore on %s', (kind: StoreKind) => {
   let hub: Hub;
-  let schema: string | undefined;
-
-  beforeAll(async () => {
-    ({ hub, schema } = await startHub(kind, { seed: false }));
-  });
-  afterAll(async () => {
-    await hub?.close();
-    if (schema !== undefined) await dropSchema(schema);
+  useSuiteHub(kind, { seed: false }, (started) => {
+    hub = started;
   });
 
   const post = (service: string, body: unknown, query = '') =>

@@ -4,9 +4,9 @@
  * with U+FFFD in it.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Hub } from '../../examples/hub/server.js';
-import { dropSchema, KEYS, PG_URL, STORE_KINDS, type StoreKind, startHub, uniqueService } from '../helpers/hub-fixtures.js';
+import { KEYS, PG_URL, STORE_KINDS, type StoreKind, uniqueService, useSuiteHub } from '../helpers/hub-fixtures.js';
 
 const API = '/api/v1/config';
 const admin = { 'x-api-key': KEYS.admin.key, 'content-type': 'application/json' };
@@ -22,13 +22,9 @@ async function auditTimes(hub: Hub, service: string): Promise<{ revision: number
 describe.each(STORE_KINDS)('hub write integrity on %s', (kind: StoreKind) => {
   let hub: Hub;
   let schema: string | undefined;
-
-  beforeAll(async () => {
-    ({ hub, schema } = await startHub(kind, { seed: false }));
-  });
-  afterAll(async () => {
-    await hub?.close();
-    if (schema !== undefined) await dropSchema(schema);
+  useSuiteHub(kind, { seed: false }, (started, pgSchema) => {
+    hub = started;
+    schema = pgSchema;
   });
 
   const post = (service: string, body: unknown) =>
