@@ -5,7 +5,7 @@
 import { type ChangeEvent, type ChangeStreamOptions, changeStream } from './change-stream.js';
 import { LRUCache } from 'lru-cache';
 import type { z } from 'zod';
-import { ConfigError } from './errors.js';
+import { ConfigError, errorMessage } from './errors.js';
 import { HubTransport } from './hub/transport.js';
 import { isValidServiceName } from './hub/wire.js';
 import type { LayerName } from './layers/merge.js';
@@ -260,7 +260,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
           if (watcher.state === 'connected' && !this.#closed) this.#resync();
         },
         (error: unknown) => {
-          this.#options.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'nats watcher failed to start');
+          this.#options.logger.warn({ err: errorMessage(error) }, 'nats watcher failed to start');
         },
       );
     }

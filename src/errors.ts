@@ -100,3 +100,8 @@ function describeDetail(detail: unknown): string {
 export function isConfigError(value: unknown): value is ConfigError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
+
+/** The message of an error, or the thrown value as text (for logs and wrapping messages). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -4,7 +4,7 @@
  * `CONFIG_UNAVAILABLE`. The fetch goes on behind a fallback; its answer, if one comes, takes over through
  * the same transition.
  */
-import { ConfigError, isConfigError } from '../errors.js';
+import { ConfigError, errorMessage as describe, isConfigError } from '../errors.js';
 import { raceTimeout } from '../timeout.js';
 
 export interface FirstLoadHost {
@@ -57,8 +57,4 @@ export async function firstLoad(host: FirstLoadHost): Promise<unknown> {
   if (host.hasSnapshots) await host.useSnapshot(remaining());
   host.useDefaults(cause);
   return host.value();
-}
-
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

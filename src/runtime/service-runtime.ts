@@ -4,7 +4,7 @@
  * snapshot, defaults) goes through `#transition`, which applies its effects in one fixed order:
  * state → fresh-value cache → snapshot → listeners (then `onError` reports).
  */
-import { ConfigError, isConfigError } from '../errors.js';
+import { ConfigError, errorMessage as describe, isConfigError } from '../errors.js';
 import type { FetchResult, HubTransport } from '../hub/transport.js';
 import type { Notice } from '../hub/wire.js';
 import type { Provenance } from '../layers/merge.js';
@@ -14,7 +14,7 @@ import type { ResolvedOptions, ServiceDefinition } from '../options.js';
 import type { SnapshotStore } from '../snapshot/file-store.js';
 import { type Confirmed, type HubLayer, isOlder, isSameRevisionOtherContent, isStaleNotice, noticeDocument } from './decide.js';
 import { FetchBudget } from './fetch-budget.js';
-import { describe, firstLoad } from './first-load.js';
+import { firstLoad } from './first-load.js';
 import { LayerResolver } from './layer-resolver.js';
 import { type Outcome, type Plan, planTransition, type Reported } from './transition.js';
 import { RecoveryTimer } from './recovery-timer.js';
@@ -98,10 +98,6 @@ export class ServiceRuntime {
 
   get failing(): boolean {
     return this.#failing;
-  }
-
-  get fetching(): boolean {
-    return this.#flight.busy;
   }
 
   /** The slow path of `get`: a committed (maybe stale) value, or the first load. */

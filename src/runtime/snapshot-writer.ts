@@ -2,10 +2,9 @@
  * The snapshot step of a transition: write the committed hub layer, or remove the file after a 404. The store
  * serializes per service (the newest issued wins); a failing write is reported once until one succeeds.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorMessage as describe } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SnapshotStore } from '../snapshot/file-store.js';
-import { describe } from './first-load.js';
 import type { Committed } from './service-runtime.js';
 
 export class SnapshotWriter {

@@ -4,13 +4,12 @@
  * last confirmation wins, even with a lower revision (a restored or fresh hub, a lagging replica) — and only
  * an answer that raced a newer confirmed one loses. An unsigned notice never outranks the hub.
  */
-import { ConfigError, isConfigError } from '../errors.js';
+import { ConfigError, errorMessage as describe, isConfigError } from '../errors.js';
 import type { ConfigDocument } from '../hub/wire.js';
 import type { PlainObject } from '../layers/paths.js';
 import type { Resolved } from '../layers/resolve.js';
 import type { Snapshot } from '../snapshot/file-store.js';
 import { type Confirmed, type HubLayer, isOlder } from './decide.js';
-import { describe } from './first-load.js';
 import type { Committed } from './service-runtime.js';
 import type { ChangeSource, ConfigSource } from './types.js';
 
