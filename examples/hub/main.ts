@@ -137,6 +137,16 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGHUP', () => stop('SIGHUP'));
+  // Under `npm run hub` the hub is npm's child (the script `exec`s node): a SIGKILLed npm cannot forward a
+  // signal, and the hub was left running, port held (issue 12). Its parent changing means npm is gone. Only
+  // under npm: a hub started by hand with `nohup … &` must outlive its shell.
+  if (process.env.npm_lifecycle_event === 'hub') {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) stop('parent exited');
+    }, 500).unref();
+  }
 }
 
 main().catch((error: unknown) => {
