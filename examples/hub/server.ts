@@ -12,16 +12,21 @@ import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_MAX_DEPTH, parseJsonBody, secretKeyMa
 import { Broadcaster } from './broadcaster.js';
 import { NoticeSigner } from './notice-signer.js';
 import { HubError, isDbUnavailable } from './errors.js';
+import { Fleet } from './fleet/fleet.js';
 import { configRoutes } from './routes/config.js';
 import { authenticateRequest, type RouteContext } from './routes/context.js';
+import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
 import { historyRoutes } from './routes/history.js';
+import { schemaRoutes } from './routes/schemas.js';
 import { loadSeed } from './seed.js';
 import { createPgliteStore } from './store/pglite.js';
 import { createPostgresStore } from './store/postgres.js';
 import type { SqlStore } from './store/sql-store.js';
 
 export const API_PREFIX = '/api/v1/config';
+/** Everything under it needs a key (the config routes and `/api/v1/schemas`). */
+const API_ROOT = '/api/v1/';
 
 export interface HubOptions {
   /** PostgreSQL through `pg` when set; embedded PGlite otherwise. */
@@ -108,6 +113,8 @@ export interface Hub {
   readonly app: FastifyInstance;
   readonly store: SqlStore;
   readonly broadcaster: Broadcaster;
+  /** Instance reports, consumer schemas, the write check (docs/fleet.md). */
+  readonly fleet: Fleet;
   /** Signs the notices, when `noticeSigningKey` is set (its `keyId` and `publicKeyPem` are what clients need). */
   readonly noticeSigner: NoticeSigner | undefined;
   /** `pglite` or `postgres`. */
@@ -148,10 +155,7 @@ function resolveTimeouts(options: HubOptions) {
   };
 }
 
-const isApiPath = (url: string): boolean => {
-  const path = url.split('?')[0]!;
-  return path === API_PREFIX || path.startsWith(`${API_PREFIX}/`);
-};
+const isApiPath = (url: string): boolean => url.startsWith(API_ROOT);
 
 function isLoggerInstance(value: unknown): value is FastifyBaseLogger {
   return typeof value === 'object' && value !== null && typeof (value as { child?: unknown }).child === 'function';
@@ -238,9 +242,14 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     onError: (message, error) => server.log.warn({ err: error instanceof Error ? error.message : String(error) }, message),
   });
 
+  const fleet = new Fleet({
+    db: store.sql,
+    onError: (message, error) => server.log.warn({ err: error instanceof Error ? error.message : String(error) }, message),
+  });
   const ctx: RouteContext = {
     store,
     broadcaster,
+    fleet,
     authenticator:
       options.disableAuth === true
         ? undefined
@@ -257,9 +266,11 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
   // nor parsed (issue 10: ~40 ms of CPU per 600 KB, for anyone). Requests still receiving their body
   // are tracked so that close() can drop them at once: nothing has run for them yet.
   // One hook only, and no bookkeeping for requests without a body: hooks cost every request, and the GET
-  // path is what the fleet hits (bench figure 4).
+  // path is what the fleet hits (bench figure 4). The instance report rides in the same hook, after the
+  // key (a stranger's report is never parsed): a cached parse and Map updates, no I/O but a rare look
+  // for an unseen schema hash.
   const receiving = new Set<FastifyRequest>();
-  server.addHook('onRequest', (request, _reply, done) => {
+  server.addHook('onRequest', (request, reply, done) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       receiving.add(request);
       const received = (): void => {
@@ -269,7 +280,14 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
       request.raw.once('close', received);
     }
     try {
-      if (isApiPath(request.url)) authenticateRequest(ctx, request);
+      if (isApiPath(request.url)) {
+        const principal = authenticateRequest(ctx, request);
+        const pending = fleet.observe(request, reply, principal);
+        if (pending !== undefined) {
+          void pending.then(() => done());
+          return;
+        }
+      }
       done();
     } catch (error) {
       done(error as Error);
@@ -324,6 +342,8 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
   await server.register(healthRoutes, { ctx });
   await server.register(configRoutes, { ctx, prefix: API_PREFIX });
   await server.register(historyRoutes, { ctx, prefix: API_PREFIX });
+  await server.register(fleetRoutes, { ctx, prefix: API_PREFIX });
+  await server.register(schemaRoutes, { ctx, prefix: '/api/v1' });
   await server.ready();
   broadcaster.start();
 
@@ -332,6 +352,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     app: server,
     store,
     broadcaster,
+    fleet,
     noticeSigner,
     storeKind: store.kind,
     natsEnabled: broadcaster.enabled,
@@ -362,6 +383,8 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
         } finally {
           clearTimeout(force);
           try {
+            // The unflushed instance records, before the store goes (a failure is logged, never thrown).
+            await fleet.close();
             await broadcaster.close();
           } finally {
             await store.close();

@@ -12,6 +12,8 @@
  *   GRANT SELECT, INSERT, UPDATE ON <s>.service_configs TO hub_runtime;         -- no DELETE (soft delete only)
  *   GRANT SELECT, INSERT ON <s>.config_audit_log TO hub_runtime;                -- append only; no UPDATE/DELETE/TRUNCATE
  *   GRANT SELECT, INSERT, UPDATE, DELETE ON <s>.config_outbox TO hub_runtime;   -- relay marks published_at; retention deletes
+ *   GRANT SELECT, INSERT, UPDATE, DELETE ON <s>.config_instances TO hub_runtime; -- fleet reports; expired rows deleted
+ *   GRANT SELECT, INSERT ON <s>.config_schemas TO hub_runtime;                  -- consumer schemas (content-addressed)
  *   GRANT SELECT ON <s>.hub_schema_migrations TO hub_runtime;                   -- the boot check
  *   GRANT USAGE ON ALL SEQUENCES IN SCHEMA <s> TO hub_runtime;                  -- audit/outbox ids
  *   (functions: EXECUTE is granted to PUBLIC by default; triggers run as the invoker)
@@ -35,6 +37,8 @@ const RUNTIME_GRANTS = (s: string, role: string) => `
   GRANT SELECT, INSERT, UPDATE ON "${s}".service_configs TO ${role};
   GRANT SELECT, INSERT ON "${s}".config_audit_log TO ${role};
   GRANT SELECT, INSERT, UPDATE, DELETE ON "${s}".config_outbox TO ${role};
+  GRANT SELECT, INSERT, UPDATE, DELETE ON "${s}".config_instances TO ${role};
+  GRANT SELECT, INSERT ON "${s}".config_schemas TO ${role};
   GRANT SELECT ON "${s}".hub_schema_migrations TO ${role};
   GRANT USAGE ON ALL SEQUENCES IN SCHEMA "${s}" TO ${role};
 `;

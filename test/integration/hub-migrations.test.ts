@@ -27,9 +27,10 @@ describe.each(STORE_KINDS)('hub migrations over the original schema on %s', (kin
         '002_revision_audit.sql',
         '003_outbox.sql',
         '004_outbox_dead_letter.sql',
+        '005_fleet.sql',
       ]);
       expect(await store.migrate()).toEqual([]); // recorded: skipped
-      expect(await store.migrate({ force: true })).toHaveLength(4); // executed again: a no-op
+      expect(await store.migrate({ force: true })).toHaveLength(5); // executed again: a no-op
 
       const row = await store.get('legacy-service');
       expect(row).toMatchObject({ version: '1.1.0', config: { operational: { batch_size: 150 } }, revision: 1, active: true, tags: ['legacy'] });

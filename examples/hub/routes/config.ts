@@ -4,6 +4,9 @@ import { findSecretPaths, requireObject } from '../body.js';
 import { HubError } from '../errors.js';
 import { mergeConfig } from '../merge-patch.js';
 import type { ConfigObject } from '../../../src/hub/wire.js';
+import { checkWrite, type ConsumerVerdict, rejecting } from '../fleet/consumer-check.js';
+import { summarize } from '../fleet/rules.js';
+import type { CountGroup } from '../fleet/instance-sql.js';
 import type { WriteCommand } from '../store/types.js';
 import {
   documentOf,
@@ -66,18 +69,31 @@ export async function handleWrite(
   const principal = principalOf(ctx, request);
   const service = serviceParam(request, principal, 'write');
   const query = parseQuery(writeQuerySchema, request);
+  if (query.force && (query.change_reason ?? '').trim() === '') {
+    throw new HubError(400, 'force=true needs a change_reason: it is recorded with the override');
+  }
   const fields = specific(query);
+  const expectedRevision = ifMatchRevision(request);
+  // The live consumers' validators, loaded before the transaction; they run in it (a delete leaves nothing to check).
+  const consumers = fields.kind === 'delete' ? undefined : await ctx.fleet.prepareCheck(service);
+  let forced: ConsumerVerdict | undefined;
   const command = {
     ...fields,
     service,
     changedBy: principal.name,
     changeReason: query.change_reason,
-    expectedRevision: ifMatchRevision(request),
+    expectedRevision,
     // The body was checked by the route; this checks what the write would store (issue 10: a PATCH kept a
-    // stored password, a rollback restored one), in the write's transaction.
-    checkResult: (config: ConfigObject) => rejectStoredSecrets(ctx, config),
+    // stored password, a rollback restored one) and what its consumers accept (issue 11), in the write's
+    // transaction, before the row is written.
+    checkResult: (config: ConfigObject) => {
+      rejectStoredSecrets(ctx, config);
+      return consumers === undefined ? undefined : checkWrite(consumers, config, query.force, (v) => (forced = v));
+    },
   } as WriteCommand;
-  return commitWrite(ctx, reply, command, status);
+  const answer = await commitWrite(ctx, reply, command, status);
+  const verdict = forced as ConsumerVerdict | undefined;
+  return verdict === undefined ? answer : { ...answer, forced: true, issues: verdict.issues, consumers: rejecting(verdict) };
 }
 
 export function rejectSecrets(ctx: RouteContext, value: unknown, options: { allowNullValues?: boolean } = {}): void {
@@ -101,7 +117,7 @@ export function rejectStoredSecrets(ctx: RouteContext, config: ConfigObject): vo
   }
 }
 
-function requireJson(request: FastifyRequest, allowMergePatch: boolean): void {
+export function requireJson(request: FastifyRequest, allowMergePatch: boolean): void {
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/json' || (allowMergePatch && type === 'application/merge-patch+json')) return;
   throw new HubError(415, `unsupported content type '${type || '(none)'}': use application/json${allowMergePatch ? ' or application/merge-patch+json' : ''}`);
@@ -113,7 +129,14 @@ export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
   app.get('/', async (request) => {
     const principal = principalOf(ctx, request);
     parseQuery(listQuerySchema, request);
-    const rows = (await ctx.store.list()).filter((r) => principal.can('read', r.service_name));
+    const [all, groups] = await Promise.all([ctx.store.list(), ctx.fleet.instances.counts()]);
+    const rows = all.filter((r) => principal.can('read', r.service_name));
+    const byService = new Map<string, CountGroup[]>();
+    for (const g of groups) {
+      const list = byService.get(g.service_name);
+      if (list === undefined) byService.set(g.service_name, [g]);
+      else list.push(g);
+    }
     return {
       services: rows.map((r) => ({
         service_name: r.service_name,
@@ -122,6 +145,7 @@ export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
         revision: r.revision,
         description: r.description,
         tags: r.tags,
+        instances: summarize(byService.get(r.service_name) ?? [], r.revision),
       })),
       total: rows.length,
     };

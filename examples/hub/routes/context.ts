@@ -4,6 +4,7 @@ import { serviceNameSchema } from '../../../src/hub/wire.js';
 import { type Access, type Authenticator, openPrincipal, type Principal } from '../auth.js';
 import type { Broadcaster } from '../broadcaster.js';
 import { HubError } from '../errors.js';
+import type { Fleet } from '../fleet/fleet.js';
 import type { ConfigRow, Store } from '../store/types.js';
 
 /** What the route plugins share; built once by `buildHub`. */
@@ -14,6 +15,8 @@ export interface RouteContext {
   authenticator: Authenticator | undefined;
   isSecretKey: (key: string) => boolean;
   maxDepth: number;
+  /** Instance reports, consumer schemas and the write check (docs/fleet.md). */
+  fleet: Fleet;
 }
 
 /** Principals resolved by the `onRequest` hook (`authenticateRequest`), before the body is read. */
@@ -22,10 +25,13 @@ const principals = new WeakMap<FastifyRequest, Principal>();
 /**
  * The `onRequest` step: resolves the caller's key (401/429) before Fastify reads and parses the body, so
  * a stranger's 1 MiB body costs no JSON parse (issue 10). `buildHub` runs it for every API route.
+ * Returns the principal (`undefined` when auth is disabled: everything is allowed).
  */
-export function authenticateRequest(ctx: RouteContext, request: FastifyRequest): void {
-  if (ctx.authenticator === undefined) return;
-  principals.set(request, ctx.authenticator.authenticate(request.headers['x-api-key'], request.ip));
+export function authenticateRequest(ctx: RouteContext, request: FastifyRequest): Principal | undefined {
+  if (ctx.authenticator === undefined) return undefined;
+  const principal = ctx.authenticator.authenticate(request.headers['x-api-key'], request.ip);
+  principals.set(request, principal);
+  return principal;
 }
 
 /** Who is calling: the API key, or (auth disabled) an open principal named by `updated_by`. */
@@ -61,6 +67,11 @@ export const writeQuerySchema = z.looseObject({
   version: z.string().min(1).max(20, 'version is at most 20 characters').optional(),
   change_reason: z.string().max(1000).optional(),
   updated_by: z.string().max(100).optional(),
+  /** Commit even when live consumers' schemas reject the result (docs/fleet.md §4); needs `change_reason`. */
+  force: z
+    .enum(['true', 'false'], "force must be 'true' or 'false'")
+    .optional()
+    .transform((v) => v === 'true'),
 });
 
 // `"<revision>"` (what writers send as If-Match) or the full ETag `"<revision>-<updated_at base 36>"`.

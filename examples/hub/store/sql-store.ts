@@ -52,6 +52,18 @@ interface ReadSlot {
 
 function noop(): void {}
 
+/**
+ * Runs the command's check on the config the write would leave, before the statement that writes it: a
+ * throw rolls the transaction back (nothing written); an override it returns goes into the audit row
+ * (the trigger reads the transaction-local `hub.override`).
+ */
+async function checkBefore(tx: SqlExecutor, c: WriteCommand, config: ConfigObject): Promise<void> {
+  const verdict = c.checkResult?.(config);
+  if (verdict?.override !== undefined) {
+    await tx.query(`SELECT set_config('hub.override', $1, true)`, [JSON.stringify(verdict.override)]);
+  }
+}
+
 /** The `Store` over SQL: the SQL is the same on `pg` and PGlite, so is this class (drivers in postgres.ts, pglite.ts). */
 export class SqlStore implements Store {
   readonly #db: SqlDriver;
@@ -144,9 +156,10 @@ export class SqlStore implements Store {
   }
 
   async #writeIn(tx: SqlExecutor, c: WriteCommand): Promise<WriteOutcome | 'retry'> {
-    await tx.query(`SELECT set_config('hub.change_reason', $1, true), set_config('hub.action', '', true)`, [
-      c.changeReason ?? '',
-    ]);
+    await tx.query(
+      `SELECT set_config('hub.change_reason', $1, true), set_config('hub.action', '', true), set_config('hub.override', '', true)`,
+      [c.changeReason ?? ''],
+    );
     const currentRaw = (
       await tx.query<RawRow>(`SELECT ${ROW_COLUMNS} FROM service_configs WHERE service_name = $1 FOR UPDATE`, [c.service])
     )[0];
@@ -157,6 +170,7 @@ export class SqlStore implements Store {
     let raw: RawRow | undefined;
     switch (c.kind) {
       case 'replace': {
+        await checkBefore(tx, c, c.config);
         if (current === null) {
           raw = (
             await tx.query<RawRow>(
@@ -182,6 +196,7 @@ export class SqlStore implements Store {
       case 'patch': {
         if (current === null || !current.active) return { kind: 'not_found', detail: `no config for service '${c.service}'` };
         const merged = c.merge(current.config);
+        await checkBefore(tx, c, merged);
         raw = (
           await tx.query<RawRow>(
             `UPDATE service_configs SET config_json = $2::jsonb, version = COALESCE($3, version), updated_by = $4
@@ -205,16 +220,18 @@ export class SqlStore implements Store {
         // A deleted service (active = false, the row stays) can be restored: that is what rollback is for.
         if (current === null) return { kind: 'not_found', detail: `no config for service '${c.service}'` };
         const target = (
-          await tx.query<{ found: number }>(
-            'SELECT count(*)::int AS found FROM hub_rollback_target($1::text, $2::bigint, $3::text)',
+          await tx.query<{ config_json: ConfigObject }>(
+            'SELECT config_json FROM hub_rollback_target($1::text, $2::bigint, $3::text)',
             [c.service, c.toRevision ?? null, c.toVersion ?? null],
           )
         )[0];
-        if (target === undefined || target.found === 0) {
+        if (target === undefined) {
           const what =
             c.toRevision !== undefined ? `revision ${c.toRevision}` : `revision with version '${c.toVersion}' that differs from the current config`;
           return { kind: 'not_found', detail: `service '${c.service}' has no ${what} to roll back to` };
         }
+        // rollback_config() restores this same target: the row is locked, nobody appends to its audit meanwhile.
+        await checkBefore(tx, c, target.config_json);
         raw = (
           await tx.query<RawRow>(
             `SELECT ${ROW_COLUMNS} FROM rollback_config($1::text, $2::bigint, $3::text, $4::text, $5::text)`,
@@ -226,7 +243,6 @@ export class SqlStore implements Store {
     }
     if (raw === undefined) throw new Error('write returned no row');
     const row = toRow(raw);
-    if (c.kind !== 'delete') c.checkResult?.(row.config);
     const outbox = await tx.query<{ id: number | string }>(
       `SELECT id FROM config_outbox WHERE service_name = $1 AND revision = $2 ORDER BY id DESC LIMIT 1`,
       [row.service_name, row.revision],
@@ -248,9 +264,13 @@ export class SqlStore implements Store {
       change_reason: string | null;
       config_json: ConfigObject;
       revision: number | string | null;
+      override: Record<string, unknown> | null;
     }>(
-      `SELECT version, action, changed_by, hub_epoch_ms(changed_at) AS changed_ms, change_reason, config_json, revision
-       FROM get_config_history($1::text, $2::int)`,
+      // get_config_history() (002) keeps its signature; the override column (005) comes from its audit row.
+      `SELECT h.version, h.action, h.changed_by, hub_epoch_ms(h.changed_at) AS changed_ms, h.change_reason, h.config_json,
+              h.revision, a.override
+       FROM get_config_history($1::text, $2::int) h JOIN config_audit_log a ON a.id = h.id
+       ORDER BY h.id DESC`,
       [service, limit],
     );
     const total = await this.#db.query<{ n: number | string }>(
@@ -266,6 +286,7 @@ export class SqlStore implements Store {
         change_reason: r.change_reason,
         config: r.config_json,
         revision: r.revision === null ? null : Number(r.revision),
+        override: r.override ?? null,
       })),
       total: Number(total[0]?.n ?? 0),
     };

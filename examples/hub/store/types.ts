@@ -23,6 +23,8 @@ export interface HistoryEntry {
   change_reason: string | null;
   config: ConfigObject;
   revision: number | null;
+  /** What a forced write (`?force=true`) overrode: `{ forced: true, issues, consumers }`; `null` otherwise. */
+  override: Record<string, unknown> | null;
 }
 
 export interface OutboxRow {
@@ -80,11 +82,18 @@ interface WriteBase {
   /** From `If-Match`: the revision the writer saw (0 = "the service must not exist"). */
   expectedRevision?: number | undefined;
   /**
-   * Called in the write's transaction with the config the write leaves (every kind but `delete`); a
-   * throw rolls the write back (no row, no audit row, no outbox row). The hub refuses secret-looking
-   * keys here, whatever produced the document: a merge onto a stored row, a rollback (issue 10).
+   * Called in the write's transaction, synchronously, with the config the write would leave (every kind
+   * but `delete`), before it is written; a throw rolls the write back (no row, no audit row, no outbox
+   * row). The hub refuses secret-looking keys here, whatever produced the document: a merge onto a stored
+   * row, a rollback (issue 10), and a config the live consumers' schemas reject (issue 11). An `override`
+   * it returns is recorded in the change's audit row (a forced write).
    */
-  checkResult?: ((config: ConfigObject) => void) | undefined;
+  checkResult?: ((config: ConfigObject) => WriteCheckVerdict | undefined) | undefined;
+}
+
+/** What a write's `checkResult` may return: JSON the audit row records as `override`. */
+export interface WriteCheckVerdict {
+  override?: Record<string, unknown> | undefined;
 }
 
 export type WriteCommand =

@@ -1,0 +1,74 @@
+/**
+ * The fleet routes under `/api/v1/config` (docs/fleet.md §3–§5): the report request, the fleet view and
+ * the dry run of a write. The schema upload lives in schemas.ts (`/api/v1/schemas`).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { requireObject } from '../body.js';
+import { HubError } from '../errors.js';
+import { rejecting, refusal } from '../fleet/consumer-check.js';
+import { checkReport } from '../fleet/report.js';
+import { summarize } from '../fleet/rules.js';
+import { rejectSecrets, rejectStoredSecrets, requireJson } from './config.js';
+import { principalOf, type RouteContext, serviceParam } from './context.js';
+
+/** A report request's body bound: the report of 100 services, pretty-printed, fits. */
+export const MAX_REPORT_BODY_BYTES = 64 * 1024;
+
+export const fleetRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app, { ctx }) => {
+  // The report request: 202 { accepted } with the number of services recorded.
+  app.post('/:service/instances', { bodyLimit: MAX_REPORT_BODY_BYTES }, async (request, reply) => {
+    const principal = principalOf(ctx, request);
+    const service = serviceParam(request, principal, 'read');
+    requireJson(request, false);
+    const parsed = checkReport(request.body);
+    if (!parsed.ok) throw new HubError(400, parsed.reason);
+    if (!Object.hasOwn(parsed.report.services, service)) {
+      throw new HubError(400, `the report does not list '${service}' among its services`);
+    }
+    const denied = parsed.entries.find((e) => !principal.can('read', e.service_name));
+    if (denied !== undefined) throw new HubError(403, `API key '${principal.name}' may not read '${denied.service_name}'`);
+    const now = Date.now();
+    for (const fields of parsed.entries) ctx.fleet.instances.record(fields, now);
+    reply.code(202);
+    return { accepted: parsed.entries.length };
+  });
+
+  // The fleet view: the live instances (every replica's, through the table, and this one's unflushed).
+  app.get('/:service/instances', async (request) => {
+    const principal = principalOf(ctx, request);
+    const service = serviceParam(request, principal, 'read');
+    const [row, instances] = await Promise.all([ctx.store.get(service), ctx.fleet.instances.view(service)]);
+    const revision = row?.active ? row.revision : null;
+    return {
+      service_name: service,
+      revision,
+      instances: instances.map((i) => ({
+        instance_id: i.instance_id,
+        host: i.host,
+        pid: i.pid,
+        client_version: i.client_version,
+        revision: i.revision,
+        source: i.source,
+        stale: i.stale,
+        last_seen: i.last_seen,
+        expires_at: i.expires_at,
+        last_error: i.last_error,
+        schema_hash: i.schema_hash,
+      })),
+      summary: summarize(instances, revision),
+    };
+  });
+
+  // A write's checks without the write: the secret checks of a POST, then the consumers'.
+  app.post('/:service/validate', async (request) => {
+    const principal = principalOf(ctx, request);
+    const service = serviceParam(request, principal, 'write');
+    requireJson(request, false);
+    const config = requireObject(request.body, 'config');
+    rejectSecrets(ctx, config);
+    rejectStoredSecrets(ctx, config);
+    const verdict = (await ctx.fleet.prepareCheck(service)).run(config);
+    if (rejecting(verdict).length > 0) throw refusal(verdict);
+    return { valid: true, consumers: verdict.consumers, unchecked: verdict.unchecked, unknown_schemas: verdict.unknown_schemas };
+  });
+};

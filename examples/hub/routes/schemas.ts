@@ -1,0 +1,21 @@
+/** `PUT /api/v1/schemas/{hash}` (docs/fleet.md §2): any valid key may upload a consumer schema; the content names itself. */
+import type { FastifyPluginAsync } from 'fastify';
+import { MAX_SCHEMA_BYTES, SCHEMA_HASH_PATTERN } from '../../../src/fleet/wire.js';
+import { requireObject } from '../body.js';
+import { HubError } from '../errors.js';
+import { requireJson } from './config.js';
+import { principalOf, type RouteContext } from './context.js';
+
+export const schemaRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app, { ctx }) => {
+  app.put('/schemas/:hash', { bodyLimit: MAX_SCHEMA_BYTES }, async (request, reply) => {
+    principalOf(ctx, request);
+    const hash = (request.params as Record<string, unknown>).hash;
+    if (typeof hash !== 'string' || !SCHEMA_HASH_PATTERN.test(hash)) {
+      throw new HubError(400, 'the schema hash must be 64 lowercase hex characters (sha256 of the canonical JSON body)');
+    }
+    requireJson(request, false);
+    const { created } = await ctx.fleet.schemas.put(hash, requireObject(request.body, 'schema upload'));
+    reply.code(created ? 201 : 200);
+    return { hash, created };
+  });
+};
