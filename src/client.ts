@@ -6,6 +6,7 @@ import { type ChangeEvent, type ChangeStreamOptions, changeStream } from './chan
 import { LRUCache } from 'lru-cache';
 import type { z } from 'zod';
 import { ConfigError, errorMessage } from './errors.js';
+import { FleetReporter, registerFleetReporter } from './fleet/reporter.js';
 import { HubTransport } from './hub/transport.js';
 import { isValidServiceName } from './hub/wire.js';
 import type { LayerName } from './layers/merge.js';
@@ -53,6 +54,8 @@ const REDACTED = '[redacted]';
 export class ConfigClient<S extends ServicesMap = ServicesMap> {
   readonly #options: ResolvedOptions;
   readonly #transport: HubTransport;
+  /** Fleet reporting (docs/fleet.md); none with `fleetReport: false`. */
+  readonly #fleet: FleetReporter | undefined;
   readonly #snapshots: SnapshotStore | undefined;
   /** Fresh values by service: the `get` hot path is one lookup here. */
   readonly #fresh: LRUCache<string, Promise<unknown>>;
@@ -74,7 +77,17 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
       throw new ConfigError('INVALID_OPTIONS', 'nats: hot reload needs the services to be declared in `services`');
     }
     const { transport, hubUrls, apiKey, logger, snapshotDir, cacheTtlMs } = this.#options;
-    this.#transport = new HubTransport({ ...transport, hubUrls, apiKey, logger, random: Math.random });
+    const fleet = this.#options.fleetReport ? this.#fleetReporter() : undefined;
+    this.#fleet = fleet;
+    this.#transport = new HubTransport({
+      ...transport,
+      hubUrls,
+      apiKey,
+      logger,
+      random: Math.random,
+      reportHeader: fleet && ((service) => fleet.headerFor(service)),
+      onAnswer: fleet && ((hubUrl, service, status, headers) => fleet.onAnswer(hubUrl, service, status, headers)),
+    });
     this.#snapshots = snapshotDir === false ? undefined : new SnapshotStore(snapshotDir);
     // Bounded by size (one unit per entry) rather than `max`: with `max`, lru-cache preallocates its arrays
     // for all 10 000 entries (~2 ms and ~400 KB per client), which dominated a cold first `get` (bench figure 2).
@@ -185,6 +198,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
       for (const end of [...this.#streamEnds]) end();
       for (const poller of this.#pollers.values()) poller.stop();
       for (const runtime of this.#runtimes.values()) runtime.close();
+      this.#fleet?.close();
       await Promise.allSettled([this.#watcher?.close(), this.#transport.close(), this.#snapshots?.idle()]);
     })();
     return this.#closed;
@@ -207,6 +221,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
       return new ConfigError('SERVICE_NOT_DECLARED', `service ${name} is not declared in \`services\` (declared: ${Object.keys(declared).join(', ')})`, { service: name });
     }
     const definition: ServiceDefinition = declared[name] ?? {};
+    const fleet = this.#fleet;
     const runtime = new ServiceRuntime({
       name,
       definition,
@@ -217,9 +232,25 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
       reportError: (error) => this.#reportError(error),
       isClosed: () => this.#closed !== undefined,
       signal: this.#lifetime.signal,
+      onFleetEvent: fleet && ((event) => fleet.transitioned(name, event)),
     });
+    fleet?.track(name, definition, () => runtime.status());
     this.#runtimes.set(name, runtime);
     return runtime;
+  }
+
+  #fleetReporter(): FleetReporter {
+    const { instanceId, pollIntervalMs, logger } = this.#options;
+    const reporter = new FleetReporter({
+      instanceId,
+      pollIntervalMs,
+      logger,
+      random: Math.random,
+      send: (hubUrl, request) => this.#transport.send(hubUrl, request),
+      preferredHubUrl: () => this.#transport.preferredHubUrl,
+    });
+    registerFleetReporter(this, reporter);
+    return reporter;
   }
 
   /** Hot reload starts with the first use of a service, never in the constructor (no I/O there). */

@@ -8,6 +8,8 @@ import type { ConnectionOptions, NatsConnection } from 'nats';
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { INSTANCE_ID_PATTERN } from './fleet/wire.js';
+import { processInstanceId } from './fleet/instance-id.js';
 import { DEFAULT_SUBJECT_PREFIX, isValidServiceName } from './hub/wire.js';
 import type { EnvMapping, EnvSource } from './layers/env.js';
 import { type Logger, safeLogger } from './logger.js';
@@ -143,6 +145,19 @@ export interface ConfigClientOptions<S extends ServicesMap = ServicesMap> {
   env?: EnvSource;
   /** A pino-compatible logger. @default silent */
   logger?: Partial<Logger>;
+  /**
+   * This instance's id in the fleet report (docs/fleet.md): `^[A-Za-z0-9._:-]{1,64}$`, e.g. a pod name.
+   * @default one random id per process, shared by every client of the process
+   */
+  instanceId?: string;
+  /**
+   * Fleet reporting: each hub request carries an `x-config-report` header (instance id, host, pid, client
+   * version, poll interval, and per service its revision, source, staleness, last error code and schema
+   * hash — never a config value), the schemas are uploaded when the hub asks for them, and a report is
+   * sent after a change or a rejected update. `false` sends none of it.
+   * @default true
+   */
+  fleetReport?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -159,6 +174,8 @@ export interface ResolvedOptions {
   readonly pollIntervalMs: number | false;
   readonly env: EnvSource;
   readonly logger: Logger;
+  readonly instanceId: string;
+  readonly fleetReport: boolean;
 }
 
 function invalid(message: string): ConfigError {
@@ -183,6 +200,8 @@ const CLIENT_KEYS = {
   pollIntervalMs: true,
   env: true,
   logger: true,
+  instanceId: true,
+  fleetReport: true,
 } as const satisfies Record<keyof ConfigClientOptions, true>;
 const TRANSPORT_KEYS = {
   connectTimeoutMs: true,
@@ -324,6 +343,11 @@ export function resolveOptions(options: ConfigClientOptions): ResolvedOptions {
     nats = Object.freeze({ ...n, subjectPrefix, applyPayload: n.applyPayload ?? false });
   }
 
+  if (options.instanceId !== undefined && (typeof options.instanceId !== 'string' || !INSTANCE_ID_PATTERN.test(options.instanceId))) {
+    throw invalid(`instanceId must match ${INSTANCE_ID_PATTERN}`);
+  }
+  if (options.fleetReport !== undefined && typeof options.fleetReport !== 'boolean') throw invalid('fleetReport must be a boolean');
+
   const poll = options.pollIntervalMs;
   return Object.freeze({
     hubUrls: Object.freeze(hubUrls),
@@ -354,5 +378,7 @@ export function resolveOptions(options: ConfigClientOptions): ResolvedOptions {
     pollIntervalMs: poll === false ? false : positive('pollIntervalMs', poll, DEFAULT_POLL_INTERVAL_MS),
     env: options.env ?? process.env,
     logger: safeLogger(options.logger),
+    instanceId: options.instanceId ?? processInstanceId(),
+    fleetReport: options.fleetReport ?? true,
   });
 }

@@ -2,9 +2,10 @@
  * The runtime of one service: an explicit state machine. Triggers (get, poll, notice, resync, recovery,
  * refresh) are decided by the trigger policy; every outcome (hub answer, 304, 404, failure, notice payload,
  * snapshot, defaults) goes through `#transition`, which applies its effects in one fixed order:
- * state → fresh-value cache → snapshot → listeners (then `onError` reports).
+ * state → fresh-value cache → snapshot → listeners (then `onError` reports, then the fleet report).
  */
 import { ConfigError, errorMessage as describe, isConfigError } from '../errors.js';
+import { type FleetEvent, fleetEvent } from '../fleet/fleet-event.js';
 import type { FetchResult, HubTransport } from '../hub/transport.js';
 import type { Notice } from '../hub/wire.js';
 import type { Provenance } from '../layers/merge.js';
@@ -37,6 +38,8 @@ export interface RuntimeDeps {
   isClosed: () => boolean;
   /** Aborted when the client closes. */
   signal?: AbortSignal | undefined;
+  /** The last effect of every transition: what it means to the fleet report (docs/fleet.md §3). */
+  onFleetEvent?: ((event: FleetEvent | undefined) => void) | undefined;
 }
 
 /** What is served. `plain` is the merged JSON before the schema: changes are detected on it. */
@@ -338,11 +341,13 @@ export class ServiceRuntime {
       resolve: (hub) => this.#layers.resolve(hub),
     });
     const prev = this.#committed;
+    const errorBefore = this.#lastError?.code;
     const change = this.#applyState(plan);
     if (plan.fresh && this.#committed) this.#deps.fresh.set(this.name, this.#committed.promise);
     if (plan.snapshot !== 'keep') this.#snapshots?.apply(plan.snapshot, this.#committed);
     if (change && prev && this.#committed) notifyListeners(this.#listeners, this.#committed.value, prev.value, { ...change, service: this.name }, this.#listenerFailed);
     for (const error of plan.report) this.#report(error);
+    this.#deps.onFleetEvent?.(fleetEvent(outcome, plan, errorBefore));
     if (plan.hint) this.#hint('notice');
     if (plan.throw) throw plan.throw;
     return this.#committed?.value;

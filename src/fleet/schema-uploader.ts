@@ -1,0 +1,64 @@
+/**
+ * Schema uploads (docs/fleet.md §2): when a hub answers `x-config-schema-unknown` naming a hash this client
+ * holds, `PUT /api/v1/schemas/{hash}` once per hash and hub; a failed upload is retried at the next such
+ * answer, at most every 30 s. Never awaited by a `get`.
+ */
+import type { FleetRoutes } from './fleet-routes.js';
+import type { SchemaExport } from './schema-export.js';
+import { REPORT_HEADER, SCHEMA_HASH_PATTERN } from './wire.js';
+
+export const UPLOAD_RETRY_MS = 30_000;
+
+export interface SchemaUploaderDeps {
+  routes: FleetRoutes;
+  /** The export this client holds with that hash, if any. */
+  exportFor: (hash: string) => SchemaExport | undefined;
+  now: () => number;
+}
+
+interface UploadState {
+  done: boolean;
+  inFlight: boolean;
+  lastAttemptAt: number;
+}
+
+/** The hashes of an `x-config-schema-unknown` header (comma-separated; repeated headers too). */
+export function unknownHashes(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const text = Array.isArray(value) ? value.join(',') : value;
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => SCHEMA_HASH_PATTERN.test(part));
+}
+
+export class SchemaUploader {
+  readonly #deps: SchemaUploaderDeps;
+  /** By `<hub URL>\n<hash>`. */
+  readonly #uploads = new Map<string, UploadState>();
+
+  constructor(deps: SchemaUploaderDeps) {
+    this.#deps = deps;
+  }
+
+  /** A hub answered naming these hashes unknown: upload those this client holds and that are due. */
+  unknown(hubUrl: string, service: string, hashes: readonly string[], reportHeader: string | undefined): void {
+    for (const hash of hashes) {
+      const schema = this.#deps.exportFor(hash);
+      if (!schema || !this.#deps.routes.usable(hubUrl, 'upload')) continue;
+      const key = `${hubUrl}\n${hash}`;
+      const state = this.#uploads.get(key);
+      const now = this.#deps.now();
+      if (state && (state.done || state.inFlight || now - state.lastAttemptAt < UPLOAD_RETRY_MS)) continue;
+      const next: UploadState = { done: false, inFlight: true, lastAttemptAt: now };
+      this.#uploads.set(key, next);
+      const headers: Record<string, string> = reportHeader === undefined ? {} : { [REPORT_HEADER]: reportHeader };
+      void this.#deps.routes
+        .send(hubUrl, { method: 'PUT', path: `api/v1/schemas/${hash}`, body: schema.body, headers }, 'upload', service)
+        .then((ok) => {
+          next.done = ok;
+          next.inFlight = false;
+        });
+    }
+  }
+}
