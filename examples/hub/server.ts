@@ -344,6 +344,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
   await server.register(historyRoutes, { ctx, prefix: API_PREFIX });
   await server.register(fleetRoutes, { ctx, prefix: API_PREFIX });
   await server.register(schemaRoutes, { ctx, prefix: '/api/v1' });
+  await server.register((await import('./routes/admin.js')).adminRoutes);
   await server.ready();
   broadcaster.start();
 
