@@ -52,7 +52,7 @@ export class FleetReporter {
   constructor(deps: FleetReporterDeps) {
     this.#deps = deps;
     this.#identity = reportIdentity(deps.instanceId, deps.pollIntervalMs);
-    const now = deps.now ?? Date.now;
+    const now = deps.now ?? (() => Date.now());
     this.#routes = new FleetRoutes({ send: deps.send, logger: deps.logger, onAnswer: (hubUrl, service, headers) => this.#answered(hubUrl, service, headers) });
     this.#uploader = new SchemaUploader({ routes: this.#routes, exportFor: (hash) => this.#exportFor(hash), now });
     this.#scheduler = new ReportScheduler({ flush: (services) => this.#sendReport(services), now });

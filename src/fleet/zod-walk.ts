@@ -101,7 +101,8 @@ function walk(
   stack: Set<z.ZodType>,
   budget: { left: number },
 ): void {
-  // A recursive (z.lazy) schema is walked once per branch of the recursion, never too deep nor too long.
+  // A recursive (z.lazy) schema is walked down to where it recurs (its parts are listed at their first
+  // path: the hub learns that the check exists), never too deep nor too long.
   if (stack.has(schema) || stack.size >= MAX_WALK_DEPTH || budget.left-- <= 0) return;
   stack.add(schema);
   try {
