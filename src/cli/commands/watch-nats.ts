@@ -1,0 +1,53 @@
+/**
+ * The NATS side of `watch`: a subscription to the exact subject `config.update.<service>`; every notice
+ * and every reconnect triggers a refetch (the notice's payload is never trusted). Reconnects forever.
+ */
+import { connect, type NatsConnection } from 'nats';
+import { subjectFor } from '../../hub/wire.js';
+import type { CommandContext } from '../context.js';
+import { CliError } from '../errors.js';
+
+export interface Notices {
+  close(): Promise<void>;
+}
+
+export async function openNotices(ctx: CommandContext, url: string, trigger: () => Promise<void>, signal: AbortSignal): Promise<Notices> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: url,
+      name: 'central-hub-cli',
+      timeout: Math.min(ctx.globals.timeoutMs, 10_000),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1_000,
+      pingInterval: 10_000,
+    });
+  } catch (error) {
+    throw new CliError(3, `NATS ${url} unreachable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const subject = subjectFor(ctx.service);
+  nc.subscribe(subject, {
+    callback: (error) => {
+      if (error !== null) ctx.err(`# NATS subscription to ${subject} failed: ${error.message}`);
+      else void trigger();
+    },
+  });
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (signal.aborted) return;
+      if (status.type === 'disconnect') ctx.err('# NATS disconnected; reconnecting');
+      else if (status.type === 'reconnect') {
+        ctx.err('# NATS reconnected; refetching (notices sent meanwhile are lost)');
+        void trigger();
+      }
+    }
+  })().catch(() => undefined);
+  // A notice published before the subscription reached the server would be missed: flush, then refetch once.
+  await nc.flush();
+  void trigger();
+  return {
+    async close() {
+      await nc.close().catch(() => undefined);
+    },
+  };
+}
