@@ -66,7 +66,7 @@ function loosen(schema: z.ZodType, json: PlainObject): void {
   if (def.type !== 'object' || !Array.isArray(json.required)) return;
   const shape = def.shape ?? {};
   json.required = (json.required as string[]).filter((key) => {
-    let field = shape[key];
+    let field: z.ZodType | undefined = shape[key];
     while (field && (defOf(field).type === 'readonly' || defOf(field).type === 'nullable')) field = defOf(field).innerType;
     return !(field && isLoose(field));
   });

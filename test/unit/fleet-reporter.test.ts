@@ -3,7 +3,6 @@
  * schema uploads on `x-config-schema-unknown`, report requests after a change or a rejection, and
  * `fleetReport: false`. Through the msw ↔ undici bridge; the pure parts (the report, the scheduler) directly.
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpResponse, http } from 'msw';
@@ -499,11 +498,6 @@ describe('the report (pure)', () => {
     expect(unknownHashes(undefined)).toEqual([]);
     expect(unknownHashes(` ${HASH} ,${OTHER_HASH}`)).toEqual([HASH, OTHER_HASH]);
     expect(unknownHashes([HASH, `x, ${OTHER_HASH.toUpperCase()}, ${OTHER_HASH}`])).toEqual([HASH, OTHER_HASH]);
-  });
-
-  it('the package version constant is package.json version', () => {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    expect(CLIENT_VERSION).toBe(pkg.version);
   });
 });
 
