@@ -176,7 +176,8 @@ export class InstanceRegistry {
     this.#pending = new Map();
     this.#inflight = batch;
     try {
-      const rows = [...batch.values()].map(toRow);
+      // Records that expired while waiting (the database was down) are not worth writing.
+      const rows = [...batch.values()].filter((s) => s.lastSeen + s.fields.expiry_ms > now).map(toRow);
       await upsertInstances(this.#db, rows);
       this.flushedRows += rows.length;
       this.#failures = 0;
