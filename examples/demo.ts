@@ -4,9 +4,11 @@
  *   1. start the reference hub (embedded PGlite in a temp dir, API keys; NATS when one is reachable)
  *   2. start a demo service (ConfigClient with a schema, defaults and one env-critical value)
  *   3. change a value through the hub's HTTP API and time its propagation to onChange
- *   4. stop the hub: the service keeps serving its last good value
- *   5. restart the hub (same data, same port), change again: the service converges
- *   6. close everything, remove temp dirs, exit 0 (1 on error, 130 on Ctrl-C)
+ *   4. safe changes: the fleet view shows the service on the latest revision; a bad change (batch_size -5)
+ *      is refused by the hub with the consumer named, and the service keeps its value
+ *   5. stop the hub: the service keeps serving its last good value
+ *   6. restart the hub (same data, same port), change again: the service converges
+ *   7. close everything, remove temp dirs, exit 0 (1 on error, 130 on Ctrl-C)
  *
  * Env: NATS_URL (default nats://127.0.0.1:4222; probed, polling when closed), DEMO_DB_PASSWORD (a
  * placeholder is used when unset; it is only ever printed redacted).
@@ -174,6 +176,46 @@ async function patchConfig(url: string, apiKey: string, patch: unknown, reason: 
   return body;
 }
 
+interface HubReply {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: the demo prints what the hub answers
+  body: any;
+}
+
+async function hubCall(url: string, apiKey: string, method: 'GET' | 'POST' | 'PATCH', pathAndQuery: string, body?: unknown): Promise<HubReply> {
+  const res = await request(`${url}/api/v1/config${pathAndQuery}`, {
+    dispatcher: http,
+    method,
+    headers: { 'x-api-key': apiKey, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    headersTimeout: 5_000,
+    bodyTimeout: 5_000,
+  });
+  return { status: res.statusCode, body: await res.body.json() };
+}
+
+async function currentConfig(url: string, apiKey: string): Promise<Record<string, unknown>> {
+  return (await hubCall(url, apiKey, 'GET', `/${SERVICE}`)).body.config as Record<string, unknown>;
+}
+
+/** The fleet view once the service reported the revision it runs (its report follows a change within 1 s). */
+async function waitForFleetView(url: string, apiKey: string, revision: number | undefined) {
+  let view: HubReply | undefined;
+  await waitUntil(
+    async () => {
+      view = await hubCall(url, apiKey, 'GET', `/${SERVICE}/instances`);
+      return view.status === 200 && view.body.summary.on_latest >= 1 && view.body.revision === revision && view.body.instances[0]?.schema_hash != null;
+    },
+    10_000,
+    'the fleet view to list the service on the latest revision',
+  );
+  return view!.body as {
+    revision: number;
+    instances: Array<{ instance_id: string; host: string; pid: number; client_version: string; revision: number; source: string; schema_hash: string | null }>;
+    summary: { total: number; on_latest: number; behind: number; rejected: number };
+  };
+}
+
 /** Resolves with the next onChange call (and when it happened). */
 type Heard = { change: ConfigChange; at: number };
 const changeWaiters: Array<(heard: Heard) => void> = [];
@@ -217,7 +259,7 @@ async function main(): Promise<void> {
   tempDirs.push(snapshotDir);
 
   // 1 ─ the hub
-  say('[1/6] starting the Central Hub (reference hub on embedded PGlite; a cold start takes a few seconds) …');
+  say('[1/7] starting the Central Hub (reference hub on embedded PGlite; a cold start takes a few seconds) …');
   const natsUp = await probeTcp(natsUrl);
   if (natsUp) hubEnv.NATS_URL = natsUrl;
   let t = performance.now();
@@ -233,7 +275,7 @@ async function main(): Promise<void> {
   }
 
   // 2 ─ the service
-  say(`[2/6] starting the demo service (ConfigClient for ${SERVICE}: zod schema, defaults, ${DB_PASSWORD_ENV} from env) …`);
+  say(`[2/7] starting the demo service (ConfigClient for ${SERVICE}: zod schema, defaults, ${DB_PASSWORD_ENV} from env) …`);
   const c = createDemoClient({
     hubUrl: h.url,
     apiKey: serviceKey,
@@ -256,7 +298,7 @@ async function main(): Promise<void> {
   // 3 ─ a change through the hub's HTTP API
   const before = cfg.operational.batch_size;
   const after = before === 250 ? 300 : 250;
-  say(`[3/6] changing operational.batch_size ${before} → ${after} through the hub's HTTP API (PATCH, demo-admin key) …`);
+  say(`[3/7] changing operational.batch_size ${before} → ${after} through the hub's HTTP API (PATCH, demo-admin key) …`);
   let heard = nextChange(15_000);
   t = performance.now();
   let answer = await patchConfig(h.url, adminKey, { operational: { batch_size: after } }, 'demo: bigger batches');
@@ -267,8 +309,27 @@ async function main(): Promise<void> {
   const now = await c.get(SERVICE);
   if (now.operational.batch_size !== after) throw new Error(`get() returned batch_size ${now.operational.batch_size}, expected ${after}`);
 
-  // 4 ─ the hub goes away
-  say('[4/6] stopping the hub (SIGTERM) …');
+  // 4 ─ safe changes: the hub knows its consumers and refuses what they would reject
+  say('[4/7] safe changes: the fleet view, then a bad change (operational.batch_size → -5) …');
+  const view = await waitForFleetView(h.url, adminKey, answer.revision);
+  for (const i of view.instances) {
+    detail(`instance ${i.instance_id} on ${i.host} (pid ${i.pid}, client ${i.client_version}): revision ${i.revision}, source ${i.source}, schema ${String(i.schema_hash).slice(0, 12)}…`);
+  }
+  detail(`fleet view: ${view.summary.total} instance(s), ${view.summary.on_latest} on the latest revision ${view.revision}, ${view.summary.behind} behind, ${view.summary.rejected} rejected`);
+  const refused = await hubCall(h.url, adminKey, 'PATCH', `/${SERVICE}?change_reason=${encodeURIComponent('demo: a typo')}`, { operational: { batch_size: -5 } });
+  if (refused.status !== 422) throw new Error(`the bad change was not refused: ${refused.status} ${JSON.stringify(refused.body)}`);
+  const consumers = refused.body.consumers as Array<{ schema_hash: string; instances: number }>;
+  detail(`hub refused it: ${refused.status} ${refused.body.detail}`);
+  for (const issue of refused.body.issues as Array<{ path: string; message: string }>) detail(`  issue: ${issue.path} ${issue.message}`);
+  for (const consumer of consumers) detail(`  consumer: schema ${consumer.schema_hash.slice(0, 12)}… (${consumer.instances} instance(s))`);
+  const dry = await hubCall(h.url, adminKey, 'POST', `/${SERVICE}/validate`, { ...(await currentConfig(h.url, adminKey)), operational: { ...((await currentConfig(h.url, adminKey)).operational as object), batch_size: 500 } });
+  detail(`dry run of batch_size 500: ${dry.status === 200 && dry.body.valid === true ? 'valid' : `refused (${dry.status})`} for ${(dry.body.consumers as unknown[]).length} consumer(s), nothing written`);
+  const kept = await c.get(SERVICE);
+  if (kept.operational.batch_size !== after) throw new Error('the refused change reached the service');
+  detail(`the service still runs operational.batch_size = ${kept.operational.batch_size} (revision ${c.status(SERVICE).revision})`);
+
+  // 5 ─ the hub goes away
+  say('[5/7] stopping the hub (SIGTERM) …');
   await stopHub(h);
   detail('hub stopped');
   const failure = await c.refresh(SERVICE).then(
@@ -284,8 +345,8 @@ async function main(): Promise<void> {
     `served while the hub is down: operational.batch_size = ${served.operational.batch_size} (source ${st.source}, stale ${st.stale}, revision ${st.revision}, last error ${st.lastErrorCode})`,
   );
 
-  // 5 ─ the hub comes back
-  say(`[5/6] restarting the hub (same data dir, same port ${port}) …`);
+  // 6 ─ the hub comes back
+  say(`[6/7] restarting the hub (same data dir, same port ${port}) …`);
   t = performance.now();
   h = await startHub(hubEnv, port);
   detail(`hub listening on ${h.url} (nats: ${h.nats}) after ${secs(performance.now() - t)}`);
@@ -305,8 +366,8 @@ async function main(): Promise<void> {
   if (st.source !== 'hub' || st.revision !== answer.revision) throw new Error(`client did not converge: ${JSON.stringify(st)}`);
   detail(`converged after the restart: source ${st.source}, stale ${st.stale}, revision ${st.revision} = hub revision ${answer.revision}`);
 
-  // 6 ─ clean up
-  say('[6/6] closing the client, stopping the hub, removing temp dirs …');
+  // 7 ─ clean up
+  say('[7/7] closing the client, stopping the hub, removing temp dirs …');
   await cleanup();
   detail('nothing left running');
 }

@@ -76,7 +76,13 @@ function runDemo(env: Record<string, string>): Promise<DemoRun> {
 async function expectDemoSucceeded(run: DemoRun, mode: 'nats' | 'poll'): Promise<void> {
   const out = run.stdout;
   expect(run.code, `exit code; stdout:\n${out}\nstderr:\n${run.stderr}`).toBe(0);
-  for (let step = 1; step <= 6; step++) expect(out).toContain(`[${step}/6]`);
+  for (let step = 1; step <= 7; step++) expect(out).toContain(`[${step}/7]`);
+  expect(out).toMatch(/fleet view: 1 instance\(s\), 1 on the latest revision 2, 0 behind, 0 rejected/);
+  expect(out).toMatch(/hub refused it: 422 /);
+  expect(out).toMatch(/issue: operational\.batch_size /);
+  expect(out).toMatch(/consumer: schema [0-9a-f]{12}… \(1 instance\(s\)\)/);
+  expect(out).toMatch(/dry run of batch_size 500: valid for 1 consumer\(s\), nothing written/);
+  expect(out).toMatch(/the service still runs operational\.batch_size = 250 \(revision 2\)/);
   const hubLine = out.match(/hub listening on (http:\/\/127\.0\.0\.1:(\d+)) \(store: pglite, nats: (on|off)\)/);
   expect(hubLine, out).not.toBeNull();
   expect(hubLine![3]).toBe(mode === 'nats' ? 'on' : 'off');

@@ -65,7 +65,7 @@ describe.each(STORE_KINDS)('safe changes end to end (%s)', (kind) => {
   let hub: Hub;
   let url: string;
   let pgSchema: string | undefined;
-  const clients: ConfigClient[] = [];
+  const clients: Array<{ close(): Promise<void> }> = [];
 
   beforeAll(async () => {
     const started = await startHub(kind, { schema: kind === 'postgres' ? uniqueSchema('fleete2e') : undefined });
@@ -233,7 +233,7 @@ describe('two hub replicas on one PostgreSQL schema agree on the fleet view', ()
   let b: Hub;
   let urlA: string;
   let urlB: string;
-  let client: ConfigClient | undefined;
+  let client: { close(): Promise<void>; get(name: never): Promise<unknown> } | undefined;
 
   beforeAll(async () => {
     [{ hub: a }, { hub: b }] = await Promise.all([startHub('postgres', { schema: pgSchema }), startHub('postgres', { schema: pgSchema })]);
