@@ -1,13 +1,36 @@
 /**
- * The admin page's lab: the real reference hub (PGlite, port 0) with the admin page, real ConfigClients
+ * The admin page's lab: the real reference hub (PGlite in memory, port 0) with the admin page, real ConfigClients
  * reporting to it, an HTTP helper for "someone else", and a count of the requests the hub answered.
  */
 import type { Page } from 'playwright-core';
 import { request } from 'undici';
 import { z } from 'zod';
-import type { Hub } from '../../examples/hub/server.js';
+import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { ConfigClient } from '../../src/index.js';
-import { KEYS, startHub, waitFor } from '../helpers/hub-fixtures.js';
+
+/**
+ * The keys of a lab started without a hub of its own making (scripts/admin-screenshot.ts, outside vitest:
+ * hub-fixtures.ts imports vitest). The tests start the lab on `startHub('pglite')` with hub-fixtures' KEYS.
+ */
+export const SCRIPT_KEYS = {
+  admin: { name: 'admin', key: 'admin-screenshot-key-0123456789', scopes: ['read:*', 'write:*'] },
+  reader: { name: 'reader', key: 'reader-screenshot-key-0123456789', scopes: ['read:*'] },
+};
+
+export interface LabKeys {
+  /** read:* and write:* */
+  admin: string;
+  /** read:* (the consumers') */
+  reader: string;
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
 
 export interface Reply {
   status: number;
@@ -27,19 +50,24 @@ export class AdminLab {
   /** Responses the hub finished sending (liveness). */
   answered = 0;
 
-  private constructor(hub: Hub, url: string) {
+  readonly keys: LabKeys;
+
+  private constructor(hub: Hub, url: string, keys: LabKeys) {
     this.hub = hub;
     this.url = url;
+    this.keys = keys;
     hub.app.server.on('request', (_req, res) => res.once('finish', () => this.answered++));
   }
 
-  static async start(): Promise<AdminLab> {
-    const { hub } = await startHub('pglite');
-    return new AdminLab(hub, await hub.listen({ host: '127.0.0.1', port: 0 }));
+  /** On `startHub` (the tests) or, by default, a PGlite hub with SCRIPT_KEYS; listening on port 0. */
+  static async start(options: { hub?: () => Promise<Hub>; keys?: LabKeys } = {}): Promise<AdminLab> {
+    const hub = await (options.hub ?? (() => buildHub({ apiKeys: Object.values(SCRIPT_KEYS) })))();
+    const keys = options.keys ?? { admin: SCRIPT_KEYS.admin.key, reader: SCRIPT_KEYS.reader.key };
+    return new AdminLab(hub, await hub.listen({ host: '127.0.0.1', port: 0 }), keys);
   }
 
-  /** One API call with a key of KEYS (admin by default); `path` is below /api/v1/config. */
-  async api(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown, key: string = KEYS.admin.key): Promise<Reply> {
+  /** One API call (with the admin key unless told); `path` is below /api/v1/config. */
+  async api(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown, key: string = this.keys.admin): Promise<Reply> {
     const res = await request(`${this.url}/api/v1/config${path}`, {
       method,
       headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -58,7 +86,7 @@ export class AdminLab {
   ): Promise<ConfigClient<any>> {
     const client = new ConfigClient({
       hubUrl: this.url,
-      apiKey: KEYS.reader.key,
+      apiKey: this.keys.reader,
       snapshotDir: false,
       pollIntervalMs: options.pollIntervalMs ?? 250,
       ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
@@ -92,7 +120,7 @@ export class AdminLab {
 }
 
 /** Opens the admin page, enters the key in its form and waits for the services list. */
-export async function signIn(page: Page, url: string, key: string = KEYS.admin.key): Promise<void> {
+export async function signIn(page: Page, url: string, key: string): Promise<void> {
   await page.goto(`${url}/admin`);
   await page.getByLabel('API key').fill(key);
   await page.getByRole('button', { name: 'Use key' }).click();

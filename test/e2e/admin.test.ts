@@ -5,7 +5,7 @@
 import net from 'node:net';
 import type { Page, Request } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { KEYS, uniqueService, waitFor } from '../helpers/hub-fixtures.js';
+import { KEYS, startHub, uniqueService, waitFor } from '../helpers/hub-fixtures.js';
 import { AdminLab, openService, signIn } from './admin-lab.js';
 import { type Browser, launchChromium } from './chromium.js';
 
@@ -19,7 +19,10 @@ describe('admin page', () => {
   let answeredBefore: number;
 
   beforeAll(async () => {
-    [lab, browser] = await Promise.all([AdminLab.start(), launchChromium()]);
+    [lab, browser] = await Promise.all([
+      AdminLab.start({ hub: async () => (await startHub('pglite')).hub, keys: { admin: KEYS.admin.key, reader: KEYS.reader.key } }),
+      launchChromium(),
+    ]);
   });
   afterAll(async () => {
     await browser?.close();
@@ -64,7 +67,7 @@ describe('admin page', () => {
     page.on('request', (r) => {
       if (r.method() === 'POST' && new URL(r.url()).pathname === `/api/v1/config/${service}`) writes.push(r);
     });
-    await signIn(page, lab.url);
+    await signIn(page, lab.url, KEYS.admin.key);
     await openService(page, service);
     expect(JSON.parse(await editor().inputValue())).toEqual({ operational: { batch_size: 10, mode: 'fast' } });
 
@@ -94,7 +97,7 @@ describe('admin page', () => {
     client.onChange(service as never, () => {
       changes++;
     });
-    await signIn(page, lab.url);
+    await signIn(page, lab.url, KEYS.admin.key);
     await openService(page, service);
     // The current config passes the consumer's schema.
     await expect.poll(() => page.locator('#check').textContent(), slow).toContain('accepted by 1 consumer schema(s) (1 instance(s))');
@@ -131,7 +134,7 @@ describe('admin page', () => {
         saves.push({ status: r.status(), ifMatch: r.request().headers()['if-match'] });
       }
     });
-    await signIn(page, lab.url);
+    await signIn(page, lab.url, KEYS.admin.key);
     await openService(page, service);
     await editTo({ operational: { batch_size: 30, mode: 'fast' } });
 
@@ -169,7 +172,7 @@ describe('admin page', () => {
     page.on('request', (r) => {
       if (r.url().endsWith(`/api/v1/config/rollback/${service}`)) rollbacks.push(r.headers()['if-match']);
     });
-    await signIn(page, lab.url);
+    await signIn(page, lab.url, KEYS.admin.key);
     await openService(page, service);
 
     // Any two revisions: 1 → 3.

@@ -48,10 +48,11 @@ export function diffView(oldText, newText, caption) {
   }
   const pre = h('pre', { tabindex: 0, 'aria-label': `${caption}: ${added} lines added, ${removed} removed` });
   for (const hunk of hunks(ops)) {
-    pre.append(h('span', { class: 'hunk' }, hunk.header), '\n');
+    pre.append(h('span', { class: 'hunk' }, hunk.header));
     for (const line of hunk.lines) {
       const cls = line.op === '+' ? 'add' : line.op === '-' ? 'del' : 'ctx';
-      pre.append(h('span', { class: cls }, `${line.op} ${line.text}`), '\n');
+      // One block per line (the stylesheet), so no newline text between them.
+      pre.append(h('span', { class: cls }, `${line.op} ${line.text}`));
     }
   }
   figure.append(pre);
