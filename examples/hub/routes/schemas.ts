@@ -1,6 +1,6 @@
 /** `PUT /api/v1/schemas/{hash}` (docs/fleet.md §2): any valid key may upload a consumer schema; the content names itself. */
 import type { FastifyPluginAsync } from 'fastify';
-import { MAX_SCHEMA_BYTES, SCHEMA_HASH_PATTERN } from '../../../src/fleet/wire.js';
+import { MAX_SCHEMA_BYTES, SCHEMA_HASH_PATTERN, SCHEMA_UNKNOWN_HEADER } from '../../../src/fleet/wire.js';
 import { requireObject } from '../body.js';
 import { HubError } from '../errors.js';
 import { requireJson } from './config.js';
@@ -15,6 +15,13 @@ export const schemaRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
     }
     requireJson(request, false);
     const { created } = await ctx.fleet.schemas.put(hash, requireObject(request.body, 'schema upload'));
+    // The upload's own report header was read before the upload: its answer must not call the hash unknown.
+    const unknown = reply.getHeader(SCHEMA_UNKNOWN_HEADER);
+    if (typeof unknown === 'string') {
+      const rest = unknown.split(', ').filter((h) => h !== hash);
+      if (rest.length === 0) reply.removeHeader(SCHEMA_UNKNOWN_HEADER);
+      else reply.header(SCHEMA_UNKNOWN_HEADER, rest.join(', '));
+    }
     reply.code(created ? 201 : 200);
     return { hash, created };
   });
