@@ -108,7 +108,8 @@ export class FleetReporter {
   #answered(hubUrl: string, service: string, headers: Headers): void {
     try {
       const hashes = unknownHashes(headers[SCHEMA_UNKNOWN_HEADER]);
-      if (hashes.length > 0) this.#uploader.unknown(hubUrl, service, hashes, this.headerFor(service));
+      // The header is built only for an upload that goes: building it records what the hub was told.
+      if (hashes.length > 0) this.#uploader.unknown(hubUrl, service, hashes, () => this.headerFor(service));
       const problem = headers[REPORT_ERROR_HEADER];
       if (problem !== undefined && !this.#warnedHubs.has(hubUrl)) {
         this.#warnedHubs.add(hubUrl);

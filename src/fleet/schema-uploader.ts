@@ -42,7 +42,7 @@ export class SchemaUploader {
   }
 
   /** A hub answered naming these hashes unknown: upload those this client holds and that are due. */
-  unknown(hubUrl: string, service: string, hashes: readonly string[], reportHeader: string | undefined): void {
+  unknown(hubUrl: string, service: string, hashes: readonly string[], reportHeader: () => string | undefined): void {
     for (const hash of hashes) {
       const schema = this.#deps.exportFor(hash);
       if (!schema || !this.#deps.routes.usable(hubUrl, 'upload')) continue;
@@ -52,7 +52,8 @@ export class SchemaUploader {
       if (state && (state.done || state.inFlight || now - state.lastAttemptAt < UPLOAD_RETRY_MS)) continue;
       const next: UploadState = { done: false, inFlight: true, lastAttemptAt: now };
       this.#uploads.set(key, next);
-      const headers: Record<string, string> = reportHeader === undefined ? {} : { [REPORT_HEADER]: reportHeader };
+      const header = reportHeader();
+      const headers: Record<string, string> = header === undefined ? {} : { [REPORT_HEADER]: header };
       void this.#deps.routes
         .send(hubUrl, { method: 'PUT', path: `api/v1/schemas/${hash}`, body: schema.body, headers }, 'upload', service)
         .then((ok) => {

@@ -225,6 +225,23 @@ describe('schema uploads', () => {
     expect(requestsOf('PUT')).toHaveLength(2);
   });
 
+  it('an upload whose answer names the schema again (it came after the change was applied) neither uploads twice nor swallows the report', async () => {
+    const hub = useHub();
+    hub.headers = { 'x-config-schema-unknown': HASH };
+    lab.agent.use(
+      http.put(`${HUB}/api/v1/schemas/:hash`, async () => {
+        await sleep(50);
+        return HttpResponse.json({}, { status: 201, headers: { 'x-config-schema-unknown': HASH } });
+      }),
+    );
+    stubRandom(0.2);
+    const client = makeClient();
+    await client.get(SERVICE);
+    await vi.waitFor(() => expect(fleetCountersOf(client)).toEqual({ uploads: 1, uploadFailures: 0, reports: 1, reportFailures: 0 }), { timeout: 2_000 });
+    expect(requestsOf('PUT')).toHaveLength(1);
+    expect(((await requestsOf('POST')[0]!.json()) as InstanceReport).services).toEqual({ [SERVICE]: state() });
+  });
+
   it('uploads nothing for a hash this client does not hold', async () => {
     const hub = useHub();
     hub.headers = { 'x-config-schema-unknown': `${OTHER_HASH}, not-a-hash` };
