@@ -202,14 +202,17 @@ describe('central-hub against the reference hub (pglite)', () => {
 
   describe('with a running consumer', () => {
     const schema = z.object({ operational: z.object({ batch_size: z.number().int().positive(), mode: z.enum(['fast', 'safe']) }) });
-    let client: ConfigClient | undefined;
-    let name: string;
     const instanceId = `cli-it-${process.pid}`;
+    const consumer = (service: string) =>
+      new ConfigClient({ hubUrl: url, apiKey: KEYS.reader.key, snapshotDir: false, pollIntervalMs: 60_000, instanceId, services: { [service]: { schema } } });
+    let client: ReturnType<typeof consumer> | undefined;
+    let name: string;
 
     beforeAll(async () => {
       name = await service();
-      client = new ConfigClient({ hubUrl: url, apiKey: KEYS.reader.key, snapshotDir: false, pollIntervalMs: 60_000, instanceId, services: { [name]: { schema } } });
-      await client.get(name as never);
+      const started = consumer(name);
+      client = started;
+      await started.get(name);
       // The first GET names a schema the hub does not know; the client uploads it; then the hub checks against it.
       await waitFor(async () => (await hubCall(url, 'POST', `/${name}/validate`, { operational: { batch_size: 1, mode: 'fast' } })).body?.consumers?.length === 1, 10_000);
     });
@@ -268,9 +271,9 @@ describe('central-hub against the reference hub (pglite)', () => {
   it('watch --nats prints a change as soon as its notice arrives (no polling), as NDJSON, and exits 0 on SIGTERM', async () => {
     const name = await service({ n: 1 });
     const watch = start(['watch', name, '--nats', SHARED_NATS_URL, '--json'], { hub: url });
-    await watch.waitFor('stdout', /"event":"current"/);
-    // The subscription is flushed before the first refetch; give the NATS server a moment all the same.
-    await new Promise((r) => setTimeout(r, 200));
+    // Subscribed and refetched once after the subscription: from here on only a notice can bring the change.
+    await watch.waitFor('stderr', /# subscribed to config\.update\.\S+ at nats:/);
+    expect(watch.out()).toContain('"event":"current"');
     await hubCall(url, 'POST', `/${name}`, { n: 2 });
     await watch.waitFor('stdout', /"event":"change"/, 5_000);
     watch.child.kill('SIGTERM');
@@ -308,10 +311,13 @@ describe('central-hub against the reference hub (pglite)', () => {
     expect((await hubCall(url, 'GET', `/${name}`)).body.config).toEqual({ v: 2 });
   });
 
-  it('an unreachable hub exits 3: refused connection, and a hub that accepts and never answers (--timeout-ms)', async () => {
+  it('an unreachable hub exits 3: refused connection, an unreachable NATS for watch, and a hub that accepts and never answers (--timeout-ms)', async () => {
     const refused = await cli(`http://127.0.0.1:${await freePort()}`, ['get', 'tick-aggregator']);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toMatch(/unreachable: .*ECONNREFUSED/);
+    const noNats = await cli(url, ['watch', 'tick-aggregator', '--nats', `nats://127.0.0.1:${await freePort()}`]);
+    expect(noNats.code).toBe(3);
+    expect(noNats.stderr).toMatch(/NATS nats:\/\/127\.0\.0\.1:\d+ unreachable/);
     const proxy = new TcpProxy(Number(new URL(url).port));
     await proxy.listen();
     proxy.hang();

@@ -310,6 +310,19 @@ describe('refusals of a write', () => {
     });
   });
 
+  it('a create that lost the race (If-Match "0" → 412) shows everything the other writer created', async () => {
+    let gets = 0;
+    agent.use(
+      http.get(`${API}/${SVC}`, () => (gets++ === 0 ? HttpResponse.json({ detail: 'no config' }, { status: 404 }) : HttpResponse.json(doc(1, { theirs: true })))),
+      http.post(`${API}/${SVC}`, () => HttpResponse.json({ detail: 'revision mismatch: If-Match 0, current 1', revision: 1 }, { status: 412 })),
+    );
+    const { code, stderr } = await run(['set', SVC], { stdin: '{"mine":true}' });
+    expect(code).toBe(1);
+    expect(stderr).toContain(`changed since revision 0`);
+    expect(stderr).toContain(`--- ${SVC}@0 (your base)\n+++ ${SVC}@1 (current)`);
+    expect(stderr).toContain('+  "theirs": true');
+  });
+
   it('a 422 from the consumers exits 1 with the detail, the issues, the consumers and how to force it', async () => {
     agent.use(
       serve(2, { operational: { batch_size: 10 } }),

@@ -16,7 +16,8 @@ export async function conflictError(ctx: CommandContext, base: Base, refusal: Hu
   const current = await getConfig(ctx.hub, service).catch(() => undefined);
   const reported = typeof refusal.body?.revision === 'number' ? refusal.body.revision : undefined;
   const currentRevision = current?.doc.revision ?? reported;
-  const baseConfig = base.config ?? (await tryConfigAt(ctx.hub, service, base.revision));
+  // Revision 0 is "no config yet" (a create): everything the hub holds now came meanwhile.
+  const baseConfig = base.config ?? (base.revision === 0 ? {} : await tryConfigAt(ctx.hub, service, base.revision));
   const details: string[] = [];
   let changes: ReturnType<typeof changedPaths> | undefined;
   if (current === null) {

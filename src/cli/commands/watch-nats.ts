@@ -42,9 +42,11 @@ export async function openNotices(ctx: CommandContext, url: string, trigger: () 
       }
     }
   })().catch(() => undefined);
-  // A notice published before the subscription reached the server would be missed: flush, then refetch once.
+  // A change committed before the subscription reached the server has no notice for us: flush, refetch once,
+  // and only then say that every later change will be seen.
   await nc.flush();
-  void trigger();
+  await trigger();
+  ctx.err(`# subscribed to ${subject} at ${url}`);
   return {
     async close() {
       await nc.close().catch(() => undefined);
