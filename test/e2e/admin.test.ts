@@ -98,6 +98,9 @@ describe('admin page', () => {
       changes++;
     });
     await signIn(page, lab.url, KEYS.admin.key);
+    // The list counts the running instance: on latest 1, behind 0, rejected 0.
+    const listed = page.getByRole('row').filter({ has: page.getByRole('link', { name: service, exact: true }) });
+    await expect.poll(async () => (await listed.getByRole('cell').allTextContents()).slice(3), slow).toEqual(['1', '0', '0']);
     await openService(page, service);
     // The current config passes the consumer's schema.
     await expect.poll(() => page.locator('#check').textContent(), slow).toContain('accepted by 1 consumer schema(s) (1 instance(s))');
@@ -164,16 +167,19 @@ describe('admin page', () => {
     expect((await lab.api('GET', `/${service}`)).body).toMatchObject({ revision: 3, config: { operational: { batch_size: 30, mode: 'safe' } } });
   });
 
-  it('restoring an earlier revision from the history (after comparing two revisions) writes it back as a new revision', async () => {
+  it('a change made elsewhere shows without a reload; restoring an earlier revision from the history (after comparing two revisions) writes it back as a new revision', async () => {
     const service = await service3();
     await lab.api('PATCH', `/${service}`, { operational: { batch_size: 20 } });
-    await lab.api('PATCH', `/${service}`, { operational: { batch_size: 30, mode: 'safe' } });
     const rollbacks: (string | undefined)[] = [];
     page.on('request', (r) => {
       if (r.url().endsWith(`/api/v1/config/rollback/${service}`)) rollbacks.push(r.headers()['if-match']);
     });
     await signIn(page, lab.url, KEYS.admin.key);
     await openService(page, service);
+    // Revision 3 by someone else while the page is open, without an edit: the editor follows (no reload).
+    await lab.api('PATCH', `/${service}`, { operational: { batch_size: 30, mode: 'safe' } });
+    await expect.poll(statusText, slow).toBe('Revision 3 was saved elsewhere; the editor shows it.');
+    expect(JSON.parse(await editor().inputValue())).toEqual({ operational: { batch_size: 30, mode: 'safe' } });
 
     // Any two revisions: 1 → 3.
     const from = page.getByLabel('Compare revision');
@@ -197,7 +203,7 @@ describe('admin page', () => {
     await page.getByRole('row').filter({ hasText: 'rollback' }).waitFor();
   });
 
-  it('the page works by keyboard alone: key, list, service and save by Tab and Enter; focus lands on each heading; every control has a label', async () => {
+  it('the page works by keyboard alone: key, list, service and save by Tab and Enter; focus lands on each heading; every control has a label; text meets AA contrast', async () => {
     const service = await service3();
     await page.goto(`${lab.url}/admin`);
     // The key field has the focus on arrival.
@@ -241,6 +247,9 @@ describe('admin page', () => {
     await page.keyboard.press('Tab'); // change reason
     await page.keyboard.press('Tab'); // Save
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Save');
+    // Text contrast (WCAG AA, 4.5:1) of every visible text on the page, the diff's +/- lines included.
+    await page.getByRole('figure').filter({ hasText: 'Your edit against revision 1' }).getByText('+     "batch_size": 11,').waitFor();
+    expect(await page.evaluate(LOW_CONTRAST)).toEqual([]);
     await page.keyboard.press('Enter');
     await expect.poll(statusText, slow).toBe('Saved: revision 2.');
     expect((await lab.api('GET', `/${service}`)).body.config.operational.batch_size).toBe(11);
@@ -269,6 +278,10 @@ describe('admin page', () => {
     // A few polls.
     await waitFor(() => requests.filter((r) => r.url().endsWith(`/api/v1/config/${service}/instances`)).length >= 2, 8000);
 
+    // The polls of the config are conditional: If-None-Match with the ETag, answered 304.
+    const polls = requests.filter((r) => new URL(r.url()).pathname === `/api/v1/config/${service}` && r.headers()['if-none-match'] !== undefined);
+    expect(polls.length).toBeGreaterThanOrEqual(1);
+    expect((await polls[0]!.response())?.status()).toBe(304);
     expect(await page.evaluate(() => sessionStorage.getItem('central-hub-admin.api-key'))).toBe(KEYS.admin.key);
     expect(await page.evaluate(() => localStorage.length)).toBe(0);
     expect(await page.evaluate(() => document.cookie)).toBe('');
@@ -349,6 +362,33 @@ describe('admin page', () => {
     expect(out.rebased).toEqual({ value: { a: 2, b: { c: 5, d: 3 }, e: 1 }, conflicts: ['b.d'] });
   });
 });
+
+/**
+ * In the page: the visible texts whose colour has less than 4.5:1 contrast with the background behind them
+ * (the nearest opaque background up the tree), as `"<ratio> <text>"`.
+ */
+const LOW_CONTRAST = `(() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] === 1) return c;
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim() !== '');
+    if (!own || el.getClientRects().length === 0 || el.closest('[hidden], .sr-only')) continue;
+    const a = lum(rgb(getComputedStyle(el).color));
+    const b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(ratio.toFixed(2) + ' ' + el.textContent.trim().slice(0, 40));
+  }
+  return low;
+})()`;
 
 /** A GET with the request target sent as given (no client-side normalisation). */
 function rawGet(base: string, target: string): Promise<{ status: number; body: string }> {
