@@ -30,7 +30,8 @@ const stamps = new Map<number, number[]>();
 let gets = 0;
 let getsReported = 0;
 const dispatcher = new Agent().compose((dispatch) => (options, handler) => {
-  gets++;
+  // GETs only: the fleet report requests (POST, docs/fleet.md §3) are not refetches.
+  if (options.method === 'GET') gets++;
   return dispatch(options, handler);
 });
 let n = 0;
