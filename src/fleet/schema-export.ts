@@ -154,7 +154,7 @@ export class LazySchemaExport {
     if (!schema) return undefined;
     const result = cachedExport(schema, defaults, Object.keys(env ?? {}));
     if (result instanceof Error) {
-      this.#logger.warn({ service: this.#service, err: result.message }, 'schema not exported to the hub: its consumers check cannot use it');
+      this.#logger.warn({ service: this.#service, err: result.message }, 'schema not exported to the hub (its write checks cannot include this instance): the report says schema null');
       return undefined;
     }
     this.#value = result;
