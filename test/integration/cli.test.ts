@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Hub } from '../../examples/hub/server.js';
 import { ConfigClient } from '../../src/index.js';
@@ -48,11 +48,20 @@ interface Running {
   exited: Promise<Ran>;
 }
 
+/** Bins still running: a test that fails before it stops its `watch` must not leave the process behind. */
+const running = new Set<ChildProcessWithoutNullStreams>();
+afterEach(() => {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+});
+
 function start(args: string[], options: { hub: string; stdin?: string; env?: Record<string, string> }): Running {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { PATH: process.env.PATH ?? '', CENTRAL_HUB_URL: options.hub, CENTRAL_HUB_API_KEY: KEYS.admin.key, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
