@@ -69,7 +69,13 @@ export class SchemaRegistry {
       const issue = parsed.error.issues[0];
       throw new HubError(400, `invalid schema upload: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
     }
-    const actual = schemaHashOf(body);
+    let actual: string;
+    try {
+      actual = schemaHashOf(body);
+    } catch (error) {
+      // canonicalJson refuses more than 128 levels (a hub configured with maxDepth above that).
+      throw new HubError(400, `invalid schema upload: ${error instanceof Error ? error.message : 'not JSON'}`);
+    }
     if (actual !== hash) throw new HubError(400, `hash mismatch: the body hashes to ${actual} (sha256 of its canonical JSON)`);
     if (this.#compiled.has(hash)) return { created: false };
     const compiled = this.#compile(hash, parsed.data);
