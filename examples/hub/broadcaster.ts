@@ -1,4 +1,4 @@
-import { type ConnectionOptions, connect, type NatsConnection } from 'nats';
+import { type ConnectionOptions, connect, type NatsConnection, type Status } from 'nats';
 import { type BroadcastStatus, DEFAULT_SUBJECT_PREFIX, subjectFor } from '../../src/hub/wire.js';
 import { DEFAULT_OUTBOX_MAX_ATTEMPTS, type OutboxAttempt, type OutboxFailure, type OutboxRow, type Store } from './store/types.js';
 
@@ -26,7 +26,22 @@ export interface BroadcasterOptions {
   maxRelayLagMs?: number | undefined;
   subjectPrefix?: string | undefined;
   onError?: ((message: string, error: unknown) => void) | undefined;
+  /** Where NATS connection state changes go (connected, disconnected, reconnecting, reconnected, closed). */
+  log?: BroadcasterLog | undefined;
 }
+
+/** The broadcaster's NATS connection as `/metrics` reports it (`hub_nats_state`); `off` when NATS is not configured. */
+export type NatsState = 'off' | 'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'closed';
+export const NATS_STATES: readonly NatsState[] = ['off', 'connecting', 'connected', 'disconnected', 'reconnecting', 'closed'];
+
+/** The part of a pino logger the broadcaster uses. */
+export interface BroadcasterLog {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  debug(fields: Record<string, unknown>, message: string): void;
+}
+
+const silent: BroadcasterLog = { info() {}, warn() {}, debug() {} };
 
 const encoder = new TextEncoder();
 
@@ -56,8 +71,13 @@ export class Broadcaster {
   #lastPruneAt = 0;
   readonly #prefix: string;
   readonly #onError: (message: string, error: unknown) => void;
+  readonly #log: BroadcasterLog;
   #nc: NatsConnection | undefined;
   #connected = false;
+  #state: NatsState;
+  /** Reconnect attempts since the last disconnect, and when it happened (for the `reconnected` line). */
+  #attempts = 0;
+  #downSince = 0;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
   #relaying: Promise<number> | undefined;
@@ -74,6 +94,8 @@ export class Broadcaster {
   failedAttempts = 0;
   /** Rows this process dead-lettered. */
   deadLettered = 0;
+  /** Times the NATS connection came back after a disconnect. */
+  reconnects = 0;
 
   constructor(options: BroadcasterOptions) {
     this.#store = options.store;
@@ -98,12 +120,19 @@ export class Broadcaster {
     this.maxRelayLagMs = options.maxRelayLagMs ?? 10_000;
     this.#prefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
     this.#onError = options.onError ?? (() => {});
+    this.#log = options.log ?? silent;
+    this.#state = this.enabled ? 'connecting' : 'off';
     if (options.natsConnection !== undefined) this.#attach(options.natsConnection);
     else if (options.natsUrl !== undefined) this.#connecting = this.#connect(options.natsUrl);
   }
 
   get connected(): boolean {
     return this.#connected && this.#nc !== undefined && !this.#nc.isClosed();
+  }
+
+  /** Where the NATS connection stands (`hub_nats_state`). */
+  get natsState(): NatsState {
+    return this.#state;
   }
 
   /** Starts the relay timer (next run scheduled after the current one ends; unref'd). */
@@ -150,19 +179,48 @@ export class Broadcaster {
   #attach(nc: NatsConnection): void {
     this.#nc = nc;
     this.#connected = !nc.isClosed();
+    this.#state = this.#connected ? 'connected' : 'closed';
+    this.#log.info({ server: nc.getServer(), owned: this.#owned }, 'nats connected');
     void (async () => {
-      for await (const s of nc.status()) {
-        if (s.type === 'disconnect') this.#connected = false;
-        else if (s.type === 'reconnect') {
-          this.#connected = true;
-          void this.relay();
-        }
-      }
+      for await (const s of nc.status()) this.#onStatus(s);
     })().catch(() => {});
-    void nc.closed().then(() => {
+    void nc.closed().then((error) => {
       this.#connected = false;
+      this.#state = 'closed';
+      if (error === undefined) this.#log.info({}, 'nats connection closed');
+      else this.#log.warn({ err: error.message }, 'nats connection closed with an error');
     });
     void this.relay();
+  }
+
+  /**
+   * One line per state change: `disconnected` (warn), the first `reconnecting` of an outage (info; the
+   * attempts after it, every 500 ms, at debug), `reconnected` (info, with the attempts and the time down).
+   */
+  #onStatus({ type, data, permissionContext }: Status): void {
+    const server = typeof data === 'string' ? data : undefined;
+    if (type === 'disconnect') {
+      this.#connected = false;
+      this.#state = 'disconnected';
+      this.#attempts = 0;
+      this.#downSince = Date.now();
+      this.#log.warn({ server }, 'nats disconnected; notices wait in the outbox');
+    } else if (type === 'reconnecting') {
+      this.#state = 'reconnecting';
+      this.#attempts++;
+      if (this.#attempts === 1) this.#log.info({ server }, 'nats reconnecting');
+      else this.#log.debug({ server, attempt: this.#attempts }, 'nats reconnecting');
+    } else if (type === 'reconnect') {
+      this.#connected = true;
+      this.#state = 'connected';
+      this.reconnects++;
+      this.#log.info({ server, attempts: this.#attempts, down_ms: Date.now() - this.#downSince }, 'nats reconnected');
+      void this.relay();
+    } else if (type === 'error') {
+      this.#log.warn({ code: String(data), ...(permissionContext === undefined ? {} : { permission: permissionContext }) }, 'nats reported an error');
+    } else if (type === 'ldm') {
+      this.#log.info({ server }, 'nats server entering lame duck mode');
+    }
   }
 
   /** The notice as published: signed when the hub has a signing key. */

@@ -34,6 +34,7 @@ const envSchema = z.object({
   HUB_SOCKET_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   HUB_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   HUB_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().optional(),
+  HUB_METRICS_KEY: z.string().min(1).optional(),
   HUB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -111,6 +112,7 @@ async function main(): Promise<void> {
     socketIdleTimeoutMs: env.HUB_SOCKET_IDLE_TIMEOUT_MS,
     keepAliveTimeoutMs: env.HUB_KEEP_ALIVE_TIMEOUT_MS,
     shutdownGraceMs: env.HUB_SHUTDOWN_GRACE_MS,
+    metricsApiKey: env.HUB_METRICS_KEY,
     logger: { level: env.HUB_LOG_LEVEL, stream: process.stderr },
   });
   if (noticeSigner) hub.app.log.info({ kid: noticeSigner.keyId }, 'signing NATS notices (Ed25519)');

@@ -17,6 +17,8 @@ import { configRoutes } from './routes/config.js';
 import { authenticateRequest, type RouteContext } from './routes/context.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
+import { HubMetrics, resolveMetricsOptions } from './metrics/hub-metrics.js';
+import { metricsRoutes } from './metrics/route.js';
 import { historyRoutes } from './routes/history.js';
 import { schemaRoutes } from './routes/schemas.js';
 import { loadSeed } from './seed.js';
@@ -107,6 +109,15 @@ export interface HubOptions {
   statementTimeoutMs?: number | undefined;
   /** pg connection timeout. @default 3000 */
   connectionTimeoutMs?: number | undefined;
+  /**
+   * `GET /metrics` then needs `Authorization: Bearer <key>` or `X-API-Key: <key>` (README "Metrics").
+   * @default unset: /metrics is open (a scrape target on a private network)
+   */
+  metricsApiKey?: string | undefined;
+  /** How long /metrics reuses its database reads (outbox stats, instance counts). @default 5_000 */
+  metricsCacheMs?: number | undefined;
+  /** Services `hub_instances` names; the rest are summed as `service="_other"`. @default 50 */
+  metricsMaxServices?: number | undefined;
 }
 
 export interface Hub {
@@ -115,6 +126,8 @@ export interface Hub {
   readonly broadcaster: Broadcaster;
   /** Instance reports, consumer schemas, the write check (docs/fleet.md). */
   readonly fleet: Fleet;
+  /** What `GET /metrics` serves (its `registry` is this hub's own). */
+  readonly metrics: HubMetrics;
   /** Signs the notices, when `noticeSigningKey` is set (its `keyId` and `publicKeyPem` are what clients need). */
   readonly noticeSigner: NoticeSigner | undefined;
   /** `pglite` or `postgres`. */
@@ -172,6 +185,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
   if (retention !== undefined && (!Number.isFinite(retention) || retention < 0)) {
     throw new TypeError('outboxRetentionMs must be a finite number >= 0');
   }
+  const metricsOptions = resolveMetricsOptions(options);
   const store =
     options.databaseUrl !== undefined
       ? await createPostgresStore({
@@ -240,16 +254,19 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     relayIntervalMs: options.relayIntervalMs,
     outboxRetentionMs: options.outboxRetentionMs,
     onError: (message, error) => server.log.warn({ err: error instanceof Error ? error.message : String(error) }, message),
+    log: server.log.child({ component: 'nats' }),
   });
 
   const fleet = new Fleet({
     db: store.sql,
     onError: (message, error) => server.log.warn({ err: error instanceof Error ? error.message : String(error) }, message),
   });
+  const metrics = new HubMetrics({ store, fleet, broadcaster, cacheMs: metricsOptions.cacheMs, maxServices: metricsOptions.maxServices });
   const ctx: RouteContext = {
     store,
     broadcaster,
     fleet,
+    metrics,
     authenticator:
       options.disableAuth === true
         ? undefined
@@ -293,6 +310,9 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
       done(error as Error);
     }
   });
+
+  // hub_http_requests_total / hub_http_request_duration_seconds: one callback hook, labels cached (metrics/http-metrics.ts).
+  server.addHook('onResponse', metrics.http.onResponse);
 
   // Only JSON bodies: everything else (text/plain, forms) is 415 by Fastify itself.
   server.removeAllContentTypeParsers();
@@ -340,6 +360,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
   });
 
   await server.register(healthRoutes, { ctx });
+  await server.register(metricsRoutes, { metrics, apiKey: metricsOptions.apiKey });
   await server.register(configRoutes, { ctx, prefix: API_PREFIX });
   await server.register(historyRoutes, { ctx, prefix: API_PREFIX });
   await server.register(fleetRoutes, { ctx, prefix: API_PREFIX });
@@ -354,6 +375,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     store,
     broadcaster,
     fleet,
+    metrics,
     noticeSigner,
     storeKind: store.kind,
     natsEnabled: broadcaster.enabled,

@@ -8,6 +8,7 @@ import { checkWrite, type ConsumerVerdict, rejecting } from '../fleet/consumer-c
 import { summarize } from '../fleet/rules.js';
 import type { CountGroup } from '../fleet/instance-sql.js';
 import type { WriteCommand } from '../store/types.js';
+import type { WriteAction } from '../metrics/hub-metrics.js';
 import {
   documentOf,
   etag,
@@ -27,7 +28,9 @@ export async function commitWrite(
   reply: FastifyReply,
   command: WriteCommand,
   status: 'updated' | 'deleted' | 'rollback',
+  forced: () => boolean = () => false,
 ) {
+  const started = performance.now();
   const outcome = await ctx.store.write(command);
   if (outcome.kind === 'conflict') {
     throw new HubError(412, `revision mismatch: If-Match ${command.expectedRevision}, current ${outcome.currentRevision ?? 'none'}`, {
@@ -36,10 +39,27 @@ export async function commitWrite(
   }
   if (outcome.kind === 'not_found') throw new HubError(404, outcome.detail);
   const broadcast = await ctx.broadcaster.publishCommitted(outcome.outboxId);
+  ctx.metrics.writeCommitted(command.kind, (performance.now() - started) / 1000);
   const { row } = outcome;
+  const action = outcome.created ? 'created' : status;
+  // The one line a write leaves: who (the key's name), what, the revision, whether the fleet was told.
+  reply.log.info(
+    {
+      who: command.changedBy,
+      service: row.service_name,
+      revision: row.revision,
+      version: row.version,
+      action,
+      kind: command.kind,
+      broadcast,
+      forced: forced(),
+      change_reason: command.changeReason,
+    },
+    'config written',
+  );
   reply.code(outcome.created ? 201 : 200).header('etag', etag(row));
   return {
-    status: outcome.created ? 'created' : status,
+    status: action,
     service_name: row.service_name,
     config: row.config,
     version: row.version,
@@ -57,9 +77,44 @@ type WriteSpecific<C = WriteCommand> = C extends WriteCommand ? Omit<C, 'service
 
 /**
  * The write routes' common path: the caller with write access to `:service` and the write query, then the
- * route's own checks and fields (`specific`), then `If-Match`, and `commitWrite`.
+ * route's own checks and fields (`specific`), then `If-Match`, and `commitWrite`. A write refused (422)
+ * or in conflict (412) is counted (`hub_writes_total`) and logged with its reason.
  */
 export async function handleWrite(
+  ctx: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  status: 'updated' | 'deleted' | 'rollback',
+  specific: (query: WriteQuery) => WriteSpecific,
+) {
+  try {
+    return await runWrite(ctx, request, reply, status, specific);
+  } catch (error) {
+    if (error instanceof HubError && (error.status === 412 || error.status === 422)) noteRefusal(ctx, request, reply, status, error);
+    throw error;
+  }
+}
+
+/** One info line and a count for a write the hub refused: 422 (secrets, the live consumers' schemas) or 412 (`If-Match`). */
+function noteRefusal(ctx: RouteContext, request: FastifyRequest, reply: FastifyReply, status: 'updated' | 'deleted' | 'rollback', error: HubError): void {
+  const action: WriteAction = status === 'rollback' ? 'rollback' : status === 'deleted' ? 'delete' : request.method === 'PATCH' ? 'patch' : 'replace';
+  const outcome = error.status === 412 ? 'conflict' : 'refused';
+  ctx.metrics.writeFailed(action, outcome);
+  reply.log.info(
+    {
+      who: principalOf(ctx, request).name,
+      service: (request.params as Record<string, unknown>).service,
+      kind: action,
+      outcome,
+      status: error.status,
+      reason: error.detail,
+      ...(outcome === 'conflict' ? { current_revision: error.extra.revision } : {}),
+    },
+    'config write refused',
+  );
+}
+
+async function runWrite(
   ctx: RouteContext,
   request: FastifyRequest,
   reply: FastifyReply,
@@ -91,7 +146,7 @@ export async function handleWrite(
       return consumers === undefined ? undefined : checkWrite(consumers, config, query.force, (v) => (forced = v));
     },
   } as WriteCommand;
-  const answer = await commitWrite(ctx, reply, command, status);
+  const answer = await commitWrite(ctx, reply, command, status, () => forced !== undefined);
   const verdict = forced as ConsumerVerdict | undefined;
   return verdict === undefined ? answer : { ...answer, forced: true, issues: verdict.issues, consumers: rejecting(verdict) };
 }

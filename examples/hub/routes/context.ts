@@ -5,6 +5,7 @@ import { type Access, type Authenticator, openPrincipal, type Principal } from '
 import type { Broadcaster } from '../broadcaster.js';
 import { HubError } from '../errors.js';
 import type { Fleet } from '../fleet/fleet.js';
+import type { HubMetrics } from '../metrics/hub-metrics.js';
 import type { ConfigRow, Store } from '../store/types.js';
 
 /** What the route plugins share; built once by `buildHub`. */
@@ -17,6 +18,8 @@ export interface RouteContext {
   maxDepth: number;
   /** Instance reports, consumer schemas and the write check (docs/fleet.md). */
   fleet: Fleet;
+  /** `/metrics`: the write counters and durations are recorded by the write path. */
+  metrics: HubMetrics;
 }
 
 /** Principals resolved by the `onRequest` hook (`authenticateRequest`), before the body is read. */
