@@ -11,6 +11,8 @@ export default defineConfig([
     target: 'node20',
     splitting: false,
     treeshake: true,
+    // `import.meta.url` in the CJS build (src/metrics/otel-api.ts resolves the optional @opentelemetry/api from it).
+    shims: true,
   },
   {
     // The `central-hub` bin: ESM only, no types, the shebang on this file only.

@@ -11,6 +11,7 @@ import { HubTransport } from './hub/transport.js';
 import { isValidServiceName } from './hub/wire.js';
 import type { LayerName } from './layers/merge.js';
 import { getPath, hasPath, splitPath } from './layers/paths.js';
+import { type ClientMetrics, clientMetrics } from './metrics/client-metrics.js';
 import { type ConfigClientOptions, type ResolvedOptions, resolveOptions, type ServiceDefinition, type ServicesMap } from './options.js';
 import { ServiceRuntime } from './runtime/service-runtime.js';
 import type { ChangeListener, RuntimeStatus } from './runtime/types.js';
@@ -56,6 +57,8 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
   readonly #transport: HubTransport;
   /** Fleet reporting (docs/fleet.md); none with `fleetReport: false`. */
   readonly #fleet: FleetReporter | undefined;
+  /** OpenTelemetry instruments; none with `metrics: false` or without `@opentelemetry/api`. */
+  readonly #metrics: ClientMetrics | undefined;
   readonly #snapshots: SnapshotStore | undefined;
   /** Fresh values by service: the `get` hot path is one lookup here. */
   readonly #fresh: LRUCache<string, Promise<unknown>>;
@@ -79,6 +82,8 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
     const { transport, hubUrls, apiKey, logger, snapshotDir, cacheTtlMs } = this.#options;
     const fleet = this.#options.fleetReport ? this.#fleetReporter() : undefined;
     this.#fleet = fleet;
+    const metrics = this.#options.metrics === false ? undefined : clientMetrics(this.#options.metrics.meter, logger);
+    this.#metrics = metrics;
     this.#transport = new HubTransport({
       ...transport,
       hubUrls,
@@ -87,6 +92,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
       random: Math.random,
       reportHeader: fleet && ((service) => fleet.headerFor(service)),
       onAnswer: fleet && ((hubUrl, service, status, headers) => fleet.onAnswer(hubUrl, service, status, headers)),
+      onFetched: metrics && ((service, outcome, seconds) => metrics.fetched(service, outcome, seconds)),
     });
     this.#snapshots = snapshotDir === false ? undefined : new SnapshotStore(snapshotDir);
     // Bounded by size (one unit per entry) rather than `max`: with `max`, lru-cache preallocates its arrays
@@ -199,6 +205,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
       for (const poller of this.#pollers.values()) poller.stop();
       for (const runtime of this.#runtimes.values()) runtime.close();
       this.#fleet?.close();
+      this.#metrics?.close();
       await Promise.allSettled([this.#watcher?.close(), this.#transport.close(), this.#snapshots?.idle()]);
     })();
     return this.#closed;
@@ -222,6 +229,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
     }
     const definition: ServiceDefinition = declared[name] ?? {};
     const fleet = this.#fleet;
+    const metrics = this.#metrics;
     const runtime = new ServiceRuntime({
       name,
       definition,
@@ -233,8 +241,10 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
       isClosed: () => this.#closed !== undefined,
       signal: this.#lifetime.signal,
       onFleetEvent: fleet && ((event) => fleet.transitioned(name, event)),
+      onMetricsEvent: metrics && ((event) => metrics.transitioned(name, event)),
     });
     fleet?.track(name, definition, () => runtime.status());
+    metrics?.track(name, () => ({ confirmedAt: runtime.confirmedAt, revision: runtime.status().revision }));
     this.#runtimes.set(name, runtime);
     return runtime;
   }
@@ -304,6 +314,7 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
 
   #reportError(error: ConfigError): void {
     this.#options.logger.debug({ service: error.service, code: error.code }, error.message);
+    this.#metrics?.errored(error);
     for (const listener of [...this.#errorListeners]) {
       try {
         listener(error);

@@ -23,5 +23,6 @@ export type { ChangeEvent, ChangeStreamOptions } from './change-stream.js';
 export type { LayerName } from './layers/merge.js';
 export type { EnvMapping, EnvSource } from './layers/env.js';
 export type { Logger } from './logger.js';
+export type { MetricAttributes, MetricsMeter, MetricsOptions } from './metrics/meter.js';
 export type { NatsState } from './watch/nats-watcher.js';
 export { defineService } from './define-service.js';

@@ -13,6 +13,7 @@ import { processInstanceId } from './fleet/instance-id.js';
 import { DEFAULT_SUBJECT_PREFIX, isValidServiceName } from './hub/wire.js';
 import type { EnvMapping, EnvSource } from './layers/env.js';
 import { type Logger, safeLogger } from './logger.js';
+import { METER_METHODS, type MetricsMeter, type MetricsOptions } from './metrics/meter.js';
 import { noticeVerifier } from './watch/notice.js';
 
 export const DEFAULT_CACHE_TTL_MS = 300_000;
@@ -158,6 +159,16 @@ export interface ConfigClientOptions<S extends ServicesMap = ServicesMap> {
    * @default true
    */
   fleetReport?: boolean;
+  /**
+   * OpenTelemetry metrics (README "Metrics (OpenTelemetry)"): `central_hub.fetch.duration`, `central_hub.errors`,
+   * `central_hub.changes.applied` / `.rejected`, and the gauges `central_hub.config.age` / `.revision`, per
+   * service. `true` records through the global meter provider of `@opentelemetry/api` (an optional peer
+   * dependency): nothing happens, at no cost, when the API is not installed, and the API's no-op meter is
+   * used until an SDK is registered (register it before constructing the client). `{ meter }` records
+   * through that meter instead. `false` creates no instrument.
+   * @default true
+   */
+  metrics?: boolean | MetricsOptions;
 }
 
 export interface ResolvedOptions {
@@ -176,6 +187,8 @@ export interface ResolvedOptions {
   readonly logger: Logger;
   readonly instanceId: string;
   readonly fleetReport: boolean;
+  /** `false`, or the meter to use (`undefined`: the global one, if `@opentelemetry/api` is installed). */
+  readonly metrics: false | { readonly meter: MetricsMeter | undefined };
 }
 
 function invalid(message: string): ConfigError {
@@ -202,6 +215,7 @@ const CLIENT_KEYS = {
   logger: true,
   instanceId: true,
   fleetReport: true,
+  metrics: true,
 } as const satisfies Record<keyof ConfigClientOptions, true>;
 const TRANSPORT_KEYS = {
   connectTimeoutMs: true,
@@ -227,6 +241,7 @@ const NATS_KEYS = {
   connectOptions: true,
   verifyKeys: true,
 } as const satisfies Record<keyof NatsOptions, true>;
+const METRICS_KEYS = { meter: true } as const satisfies Record<keyof MetricsOptions, true>;
 const SERVICE_KEYS = { schema: true, defaults: true, env: true } as const satisfies Record<keyof ServiceDefinition, true>;
 
 /** Edit distance, for "did you mean"; option names are short, so the quadratic table is cheap. */
@@ -348,6 +363,8 @@ export function resolveOptions(options: ConfigClientOptions): ResolvedOptions {
   }
   if (options.fleetReport !== undefined && typeof options.fleetReport !== 'boolean') throw invalid('fleetReport must be a boolean');
 
+  const metrics = resolveMetrics(options.metrics);
+
   const poll = options.pollIntervalMs;
   return Object.freeze({
     hubUrls: Object.freeze(hubUrls),
@@ -380,5 +397,19 @@ export function resolveOptions(options: ConfigClientOptions): ResolvedOptions {
     logger: safeLogger(options.logger),
     instanceId: options.instanceId ?? processInstanceId(),
     fleetReport: options.fleetReport ?? true,
+    metrics,
   });
+}
+
+function resolveMetrics(option: ConfigClientOptions['metrics']): ResolvedOptions['metrics'] {
+  if (option === false) return false;
+  if (option === undefined || option === true) return Object.freeze({ meter: undefined });
+  if (typeof option !== 'object' || option === null || Array.isArray(option)) throw invalid('metrics must be a boolean or an object');
+  refuseUnknownKeys('metrics.', option, METRICS_KEYS);
+  const { meter } = option;
+  if (meter !== undefined) {
+    const missing = METER_METHODS.find((method) => typeof (meter as unknown as Record<string, unknown> | null)?.[method] !== 'function');
+    if (missing !== undefined) throw invalid(`metrics.meter must be an OpenTelemetry Meter (no ${missing}())`);
+  }
+  return Object.freeze({ meter });
 }

@@ -4,7 +4,7 @@
  * `Retry-After`, and failover across the listed hubs in order.
  */
 import { Agent, type Dispatcher } from 'undici';
-import { ConfigError, HubHttpError } from '../errors.js';
+import { ConfigError, HubHttpError, isConfigError } from '../errors.js';
 import { jsonTextExceedsDepth, MAX_CONFIG_DEPTH, valueExceedsDepth } from '../json-depth.js';
 import type { Logger } from '../logger.js';
 import { REPORT_HEADER } from '../fleet/wire.js';
@@ -29,7 +29,12 @@ export interface TransportSettings {
   reportHeader?: ((service: string) => string | undefined) | undefined;
   /** Sees the status and headers of every hub answer to a config request (fleet reporting reads its headers). Must not throw. */
   onAnswer?: ((hubUrl: string, service: string, status: number, headers: Dispatcher.ResponseData['headers']) => void) | undefined;
+  /** Sees every `fetchConfig` that ended (not one abandoned by close or its signal), with its duration in seconds (metrics). Must not throw. */
+  onFetched?: ((service: string, outcome: FetchOutcome, seconds: number) => void) | undefined;
 }
+
+/** How a `fetchConfig` ended, retries and failover included. */
+export type FetchOutcome = 'document' | 'not_modified' | 'not_found' | 'error';
 
 /** A request of the fleet protocol: a report or a schema upload. */
 export interface SendRequest {
@@ -118,7 +123,27 @@ export class HubTransport {
     return { status: response.statusCode, headers: response.headers };
   }
 
-  async fetchConfig(service: string, options: FetchOptions = {}): Promise<FetchResult> {
+  fetchConfig(service: string, options: FetchOptions = {}): Promise<FetchResult> {
+    const onFetched = this.#settings.onFetched;
+    return onFetched === undefined ? this.#fetchConfig(service, options) : this.#timedFetch(service, options, onFetched);
+  }
+
+  async #timedFetch(service: string, options: FetchOptions, onFetched: NonNullable<TransportSettings['onFetched']>): Promise<FetchResult> {
+    const started = performance.now();
+    let outcome: FetchOutcome = 'error';
+    try {
+      const result = await this.#fetchConfig(service, options);
+      outcome = result.kind === 'document' ? 'document' : 'not_modified';
+      return result;
+    } catch (error) {
+      if (isConfigError(error) && error.code === 'CONFIG_NOT_FOUND') outcome = 'not_found';
+      throw error;
+    } finally {
+      if (!this.#closing.signal.aborted && options.signal?.aborted !== true) onFetched(service, outcome, (performance.now() - started) / 1000);
+    }
+  }
+
+  async #fetchConfig(service: string, options: FetchOptions): Promise<FetchResult> {
     const { hubUrls, retries } = this.#settings;
     const { signal } = options;
     let last: AttemptFailure | undefined;

@@ -2,11 +2,12 @@
  * The runtime of one service: an explicit state machine. Triggers (get, poll, notice, resync, recovery,
  * refresh) are decided by the trigger policy; every outcome (hub answer, 304, 404, failure, notice payload,
  * snapshot, defaults) goes through `#transition`, which applies its effects in one fixed order:
- * state → fresh-value cache → snapshot → listeners (then `onError` reports, then the fleet report).
+ * state → fresh-value cache → snapshot → listeners (then `onError` reports, the fleet report, the metrics).
  */
 import { ConfigError, errorMessage as describe, isConfigError } from '../errors.js';
 import { type FleetEvent, fleetEvent } from '../fleet/fleet-event.js';
 import type { FetchResult, HubTransport } from '../hub/transport.js';
+import { type MetricsEvent, metricsEvent } from '../metrics/metrics-event.js';
 import type { Notice } from '../hub/wire.js';
 import type { Provenance } from '../layers/merge.js';
 import { changedPaths, deepEqual, type PlainObject } from '../layers/paths.js';
@@ -40,6 +41,8 @@ export interface RuntimeDeps {
   signal?: AbortSignal | undefined;
   /** The last effect of every transition: what it means to the fleet report (docs/fleet.md §3). */
   onFleetEvent?: ((event: FleetEvent | undefined) => void) | undefined;
+  /** After the fleet event: what the transition means to the metrics (`central_hub.changes.*`). */
+  onMetricsEvent?: ((event: MetricsEvent | undefined) => void) | undefined;
 }
 
 /** What is served. `plain` is the merged JSON before the schema: changes are detected on it. */
@@ -72,6 +75,8 @@ export class ServiceRuntime {
   /** What the hub last confirmed, and how many confirmations there have been (a fetch remembers the count). */
   #confirmed: Confirmed = { revision: undefined, updatedAt: undefined };
   #confirmations = 0;
+  /** Epoch ms of the last confirmation (or the snapshot's `savedAt` before any): `central_hub.config.age`. */
+  #confirmedAt: number | undefined;
   /** Every commit of any kind bumps this. */
   #commits = 0;
   #failing = false;
@@ -182,6 +187,11 @@ export class ServiceRuntime {
       lastErrorMessage: this.#lastError?.message,
       droppedCriticalPaths: [...(this.#committed?.droppedCriticalPaths ?? [])],
     };
+  }
+
+  /** When the hub last confirmed the served value (epoch ms). */
+  get confirmedAt(): number | undefined {
+    return this.#confirmedAt;
   }
 
   get committedValue(): unknown {
@@ -343,11 +353,15 @@ export class ServiceRuntime {
     const prev = this.#committed;
     const errorBefore = this.#lastError?.code;
     const change = this.#applyState(plan);
+    // Still state: a snapshot's value was confirmed when it was saved (committed only while nothing else is).
+    if (outcome.kind === 'snapshot') this.#confirmedAt = outcome.snapshot.savedAt;
     if (plan.fresh && this.#committed) this.#deps.fresh.set(this.name, this.#committed.promise);
     if (plan.snapshot !== 'keep') this.#snapshots?.apply(plan.snapshot, this.#committed);
     if (change && prev && this.#committed) notifyListeners(this.#listeners, this.#committed.value, prev.value, { ...change, service: this.name }, this.#listenerFailed);
+    const reportedKey = this.#reportedKey;
     for (const error of plan.report) this.#report(error);
     this.#deps.onFleetEvent?.(fleetEvent(outcome, plan, errorBefore));
+    this.#deps.onMetricsEvent?.(metricsEvent(plan, change, reportedKey));
     if (plan.hint) this.#hint('notice');
     if (plan.throw) throw plan.throw;
     return this.#committed?.value;
@@ -373,6 +387,7 @@ export class ServiceRuntime {
     if (plan.confirm) {
       this.#confirmed = plan.confirm;
       this.#confirmations++;
+      this.#confirmedAt = Date.now();
     }
     this.#failing = plan.failing;
     this.#lastError = plan.lastError;
