@@ -7,6 +7,7 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Hub } from '../../examples/hub/server.js';
+import { fleetCountersOf } from '../../src/fleet/reporter.js';
 import { ConfigClient, type ConfigError } from '../../src/index.js';
 import { dropSchema, KEYS, STORE_KINDS, startHub, uniqueSchema, uniqueService, waitFor } from '../helpers/hub-fixtures.js';
 
@@ -42,12 +43,21 @@ const schema = z.object({
   database: z.object({ password: z.string() }),
 });
 
-function fleetClient(hubUrl: string | string[], service: string, options: { pollIntervalMs?: number; instanceId?: string } = {}) {
+interface FleetClientOptions {
+  pollIntervalMs?: number;
+  instanceId?: string;
+  recoveryMinDelayMs?: number;
+}
+
+function fleetClient(hubUrl: string | string[], service: string, options: FleetClientOptions = {}) {
   return new ConfigClient({
     hubUrl,
     apiKey: KEYS.reader.key,
     snapshotDir: false,
     pollIntervalMs: options.pollIntervalMs ?? 60_000,
+    ...(options.recoveryMinDelayMs === undefined
+      ? {}
+      : { recovery: { minDelayMs: options.recoveryMinDelayMs, maxDelayMs: options.recoveryMinDelayMs * 2 } }),
     ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
     env: { FLEET_E2E_DB_PASSWORD: 'hunter2-env-only-value' },
     services: {
@@ -83,7 +93,7 @@ describe.each(STORE_KINDS)('safe changes end to end (%s)', (kind) => {
   });
 
   /** A service with a good config and one running client whose schema the hub has learned. */
-  async function runningConsumer(options: { pollIntervalMs?: number; instanceId?: string } = {}) {
+  async function runningConsumer(options: FleetClientOptions = {}) {
     const service = uniqueService('fleet');
     expect((await call(url, 'POST', `/${service}`, { operational: { batch_size: 10, mode: 'fast' } })).status).toBe(201);
     const client = fleetClient(url, service, options);
@@ -150,7 +160,8 @@ describe.each(STORE_KINDS)('safe changes end to end (%s)', (kind) => {
   });
 
   it('a forced write is committed, recorded in the audit row, and the rejection shows in the fleet view within 1 s', async () => {
-    const { service, client } = await runningConsumer({ pollIntervalMs: 300 });
+    // No poll and a slow recovery: no GET of the client can carry the rejection before the immediate report does.
+    const { service, client } = await runningConsumer({ pollIntervalMs: 60_000, recoveryMinDelayMs: 10_000 });
     const noReason = await call(url, 'POST', `/${service}?force=true`, { operational: { batch_size: -1, mode: 'fast' } });
     expect(noReason.status).toBe(400);
     let rejectedAt: number | undefined;
@@ -165,6 +176,9 @@ describe.each(STORE_KINDS)('safe changes end to end (%s)', (kind) => {
     const history = await call(url, 'GET', `/history/${service}?limit=1`);
     expect(history.body.history[0].change_reason).toBe('incident 42: override');
     expect(history.body.history[0].override).toMatchObject({ forced: true });
+    const reportsBefore = fleetCountersOf(client)!.reports;
+    // The client learns of the forced write (one GET) and rejects it.
+    await expect(client.refresh(service as never)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
     await waitFor(() => rejectedAt !== undefined, 5000);
     let seenAt: number | undefined;
     await waitFor(async () => {
@@ -173,6 +187,8 @@ describe.each(STORE_KINDS)('safe changes end to end (%s)', (kind) => {
       return seenAt !== undefined;
     }, 3000, 10);
     expect(seenAt! - rejectedAt!).toBeLessThanOrEqual(1000);
+    // It was the report request that told the hub.
+    expect(fleetCountersOf(client)!.reports).toBeGreaterThan(reportsBefore);
     const view = await call(url, 'GET', `/${service}/instances`);
     // It runs revision 1 (the last good one) and says it rejected the current one.
     expect(view.body.instances[0]).toMatchObject({ last_error: 'CONFIG_INVALID', revision: 1 });
