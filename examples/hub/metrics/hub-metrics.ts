@@ -123,8 +123,9 @@ export class HubMetrics {
         registers,
         collect: async () => {
           const r = await outbox.get();
+          // remove(), not reset(): reset() leaves an unlabelled gauge at 0, a false "nothing pending".
           if (r.ok) gauge.set(pick(r.value));
-          else gauge.reset();
+          else gauge.remove();
         },
       });
     };
