@@ -22,6 +22,7 @@ import { resolveOptions } from '../../src/options.js';
 import type { Plan } from '../../src/runtime/transition.js';
 import { CLIENT_VERSION } from '../../src/version.js';
 import { createMswAgent, type MswAgent } from '../helpers/lab/msw-undici.js';
+import { failure, TRANSPORT_SERVICE, transportDoc, useTransportLab } from '../helpers/transport-lab.js';
 
 const HUB = 'http://hub.test';
 const SERVICE = 'orders';
@@ -43,6 +44,7 @@ interface Point {
 interface Collected {
   scope: { name: string; version?: string | undefined };
   unit: string;
+  description: string;
   points: Point[];
 }
 
@@ -56,6 +58,7 @@ async function collect(reader: MetricReader): Promise<Map<string, Collected>> {
       out.set(metric.descriptor.name, {
         scope: scope.scope,
         unit: metric.descriptor.unit,
+        description: metric.descriptor.description,
         points: metric.dataPoints.map((p) => ({ attributes: p.attributes, value: p.value })),
       });
     }
@@ -159,7 +162,8 @@ describe('central_hub.fetch.duration', () => {
     // Seconds, not milliseconds: the hub took 40 ms.
     expect(value.sum).toBeGreaterThanOrEqual(0.035);
     expect(value.sum).toBeLessThan(2);
-    expect(value.buckets.boundaries).toEqual(FETCH_DURATION_BUCKETS);
+    expect(value.buckets.boundaries).toEqual([0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]);
+    expect(FETCH_DURATION_BUCKETS).toEqual(value.buckets.boundaries);
   });
 
   it('a refresh answered 304 records outcome not_modified; cache hits record nothing', async () => {
@@ -353,6 +357,47 @@ describe('the gauges', () => {
     expect(remove.mock.calls[0]).toEqual(add.mock.calls[0]);
     await deltaProvider.shutdown();
   });
+
+  it('close() with a meter that fails to unregister: logged, and the callback observes nothing any more', async () => {
+    hub(agent, { config: { limit: 5 }, revision: 3 });
+    const deltaReader = new TestReader({ aggregationTemporalitySelector: () => AggregationTemporality.DELTA });
+    const deltaProvider = new MeterProvider({ readers: [deltaReader] });
+    const meter = deltaProvider.getMeter('test');
+    vi.spyOn(meter, 'removeBatchObservableCallback').mockImplementation(() => {
+      throw new Error('cannot remove');
+    });
+    const warn = vi.fn();
+    const client = makeClient({ metrics: { meter }, logger: { warn } });
+    await client.get(SERVICE);
+    expect(Object.keys(values(await collect(deltaReader), 'central_hub.config.revision'))).toHaveLength(1);
+    await client.close();
+    expect(warn).toHaveBeenCalledWith({ err: 'Error: cannot remove' }, 'recording a metric failed (config delivery is not affected)');
+    const collected = await collect(deltaReader);
+    expect(values(collected, 'central_hub.config.age')).toEqual({});
+    expect(values(collected, 'central_hub.config.revision')).toEqual({});
+    await deltaProvider.shutdown();
+  });
+});
+
+describe('the instruments', () => {
+  it('names, units and descriptions', async () => {
+    const state = hub(agent, { config: { limit: 5 }, revision: 1 });
+    const client = makeClient();
+    await client.get(SERVICE);
+    state.set({ config: { limit: 6 }, revision: 2 });
+    await client.refresh(SERVICE);
+    state.set({ config: { limit: -6 }, revision: 3 });
+    await expect(client.refresh(SERVICE)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    const collected = await collect(reader);
+    expect(Object.fromEntries([...collected].map(([name, m]) => [name, [m.unit, m.description]]))).toEqual({
+      'central_hub.fetch.duration': ['s', 'Duration of a config fetch from the hub, retries and failover included'],
+      'central_hub.errors': ['{error}', 'Errors reported through onError, by code'],
+      'central_hub.changes.applied': ['{change}', 'Changes of the served config announced to onChange listeners'],
+      'central_hub.changes.rejected': ['{change}', 'Config updates refused by the schema (CONFIG_INVALID)'],
+      'central_hub.config.age': ['s', 'Time since the hub last confirmed the served config'],
+      'central_hub.config.revision': ['{revision}', 'Hub revision of the served config'],
+    });
+  });
 });
 
 describe('which meter', () => {
@@ -498,7 +543,92 @@ describe('@opentelemetry/api absent or broken', () => {
   });
 });
 
+/** A meter that records the raw calls (what a user's meter would receive), or throws at every record. */
+function fakeMeter(fail = false) {
+  const calls: unknown[][] = [];
+  let callback: ((result: { observe(o: object, v: number, a?: object): void }) => void) | undefined;
+  const boom = (): never => {
+    throw new Error('meter down');
+  };
+  const instrument = (name: string) => ({
+    record: (value: number, attributes?: object) => (fail ? boom() : calls.push([name, value, attributes])),
+    add: (value: number, attributes?: object) => (fail ? boom() : calls.push([name, value, attributes])),
+  });
+  const meter: MetricsMeter = {
+    createHistogram: instrument,
+    createCounter: instrument,
+    createObservableGauge: (name) => ({ name }),
+    addBatchObservableCallback: (cb) => {
+      callback = cb as typeof callback;
+    },
+    removeBatchObservableCallback: () => {
+      if (fail) boom();
+      callback = undefined;
+    },
+  };
+  const observe = () => {
+    const out: unknown[][] = [];
+    callback?.({ observe: (o, v, a) => out.push([(o as { name: string }).name, v, a]) });
+    return out;
+  };
+  return { meter, calls, observe };
+}
+
 describe('ClientMetrics', () => {
+  it('hands the meter exactly the attributes documented, never an undefined value', () => {
+    const { meter, calls, observe } = fakeMeter();
+    const metrics = new ClientMetrics(meter, silentLogger, () => 5_000);
+    metrics.errored(new ConfigError('HUB_UNREACHABLE', 'x'));
+    metrics.errored(new ConfigError('HUB_ERROR', 'y', { service: 'a' }));
+    metrics.fetched('a', 'not_found', 0.25);
+    metrics.transitioned('a', { applied: 'recovery', rejected: true });
+    metrics.track('a', () => ({ confirmedAt: 4_000, revision: undefined }));
+    metrics.track('b', () => ({ confirmedAt: undefined, revision: 9 }));
+    expect(calls).toEqual([
+      ['central_hub.errors', 1, { code: 'HUB_UNREACHABLE' }],
+      ['central_hub.errors', 1, { service: 'a', code: 'HUB_ERROR' }],
+      ['central_hub.fetch.duration', 0.25, { service: 'a', outcome: 'not_found' }],
+      ['central_hub.changes.applied', 1, { service: 'a', source: 'recovery' }],
+      ['central_hub.changes.rejected', 1, { service: 'a' }],
+    ]);
+    expect(Object.keys(calls[0]![2] as object)).toEqual(['code']);
+    expect(observe()).toEqual([
+      ['central_hub.config.age', 1, { service: 'a' }],
+      ['central_hub.config.revision', 9, { service: 'b' }],
+    ]);
+    metrics.close();
+    expect(observe()).toEqual([]);
+  });
+
+  it('a meter failing at every call: each method still returns and warns, once per client', () => {
+    const calls: Array<(metrics: ClientMetrics) => void> = [
+      (m) => m.fetched('a', 'document', 0.1),
+      (m) => m.transitioned('a', { applied: 'poll', rejected: false }),
+      (m) => m.transitioned('a', { applied: undefined, rejected: true }),
+      (m) => m.errored(new ConfigError('HUB_ERROR', 'x', { service: 'a' })),
+      (m) => m.close(),
+    ];
+    for (const call of calls) {
+      const warn = vi.fn();
+      const metrics = new ClientMetrics(fakeMeter(true).meter, { ...silentLogger, warn });
+      call(metrics);
+      call(metrics);
+      expect(warn.mock.calls).toEqual([[{ err: 'Error: meter down' }, 'recording a metric failed (config delivery is not affected)']]);
+    }
+  });
+
+  it('a meter failing at every call: each method still returns, one warning in all', () => {
+    const { meter } = fakeMeter(true);
+    const warn = vi.fn();
+    const metrics = new ClientMetrics(meter, { ...silentLogger, warn });
+    metrics.fetched('a', 'document', 0.1);
+    metrics.transitioned('a', { applied: 'poll', rejected: false });
+    metrics.transitioned('a', { applied: undefined, rejected: true });
+    metrics.errored(new ConfigError('HUB_ERROR', 'x', { service: 'a' }));
+    metrics.close();
+    expect(warn.mock.calls).toEqual([[{ err: 'Error: meter down' }, 'recording a metric failed (config delivery is not affected)']]);
+  });
+
   it('an error without a service carries its code only; a clock stepped back shows age 0', async () => {
     let now = 10_000;
     const metrics = new ClientMetrics(provider.getMeter('test'), silentLogger, () => now);
@@ -552,12 +682,13 @@ describe('the metrics option', () => {
 
   it('defaults to the global meter; false is off; { meter } is that meter', () => {
     const meter = provider.getMeter('test');
-    expect(resolveOptions(base).metrics).toEqual({ meter: undefined });
-    expect(resolveOptions({ ...base, metrics: true }).metrics).toEqual({ meter: undefined });
-    expect(resolveOptions({ ...base, metrics: {} }).metrics).toEqual({ meter: undefined });
+    expect(resolveOptions(base).metrics).toStrictEqual({ meter: undefined });
+    expect(resolveOptions({ ...base, metrics: true }).metrics).toStrictEqual({ meter: undefined });
+    expect(resolveOptions({ ...base, metrics: {} }).metrics).toStrictEqual({ meter: undefined });
     expect(resolveOptions({ ...base, metrics: false }).metrics).toBe(false);
     expect(resolveOptions({ ...base, metrics: { meter } }).metrics).toEqual({ meter });
     expect(Object.isFrozen(resolveOptions({ ...base, metrics: { meter } }).metrics)).toBe(true);
+    expect(Object.isFrozen(resolveOptions(base).metrics)).toBe(true);
   });
 
   it('refuses what is not a boolean or an object, unknown keys, and a meter that is not one (INVALID_OPTIONS)', () => {
@@ -573,5 +704,59 @@ describe('the metrics option', () => {
     const partial = { createHistogram() {}, createCounter() {}, createObservableGauge() {}, addBatchObservableCallback() {} };
     refuse({ meter: partial }, 'metrics.meter must be an OpenTelemetry Meter (no removeBatchObservableCallback())');
     expect(() => new ConfigClient({ ...base, metricz: true } as unknown as ConfigClientOptions)).toThrow('unknown option "metricz" (did you mean "metrics"?)');
+  });
+});
+
+describe('HubTransport onFetched', () => {
+  const lab = useTransportLab();
+  const route = (resolver: Parameters<typeof http.get>[1]) => lab.agent.use(http.get('*', resolver));
+
+  it('sees each fetchConfig once with its outcome and duration; a transport without it fetches the same', async () => {
+    const onFetched = vi.fn();
+    let answer = () => HttpResponse.json(transportDoc({ a: 1 }), { headers: { etag: '"1"' } });
+    route(() => answer());
+    const transport = lab.makeTransport({ onFetched });
+    expect((await transport.fetchConfig(TRANSPORT_SERVICE)).kind).toBe('document');
+    answer = () => new HttpResponse(null, { status: 304 });
+    expect((await transport.fetchConfig(TRANSPORT_SERVICE, { etag: '"1"' })).kind).toBe('not-modified');
+    answer = () => HttpResponse.json({ detail: 'gone' }, { status: 404 });
+    expect(await failure(transport.fetchConfig(TRANSPORT_SERVICE))).toMatchObject({ code: 'CONFIG_NOT_FOUND' });
+    answer = () => HttpResponse.json({ detail: 'no' }, { status: 401 });
+    expect(await failure(transport.fetchConfig(TRANSPORT_SERVICE))).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(onFetched.mock.calls.map(([service, outcome]) => [service, outcome])).toEqual([
+      [TRANSPORT_SERVICE, 'document'],
+      [TRANSPORT_SERVICE, 'not_modified'],
+      [TRANSPORT_SERVICE, 'not_found'],
+      [TRANSPORT_SERVICE, 'error'],
+    ]);
+    for (const [, , seconds] of onFetched.mock.calls) {
+      expect(seconds).toBeGreaterThan(0);
+      expect(seconds).toBeLessThan(1);
+    }
+    answer = () => HttpResponse.json(transportDoc({ a: 2 }));
+    expect(await lab.makeTransport().fetchConfig(TRANSPORT_SERVICE)).toMatchObject({ kind: 'document', document: { config: { a: 2 } } });
+  });
+
+  it('a fetch abandoned through its signal is not seen', async () => {
+    const onFetched = vi.fn();
+    route(() => new Promise<Response>(() => undefined));
+    const transport = lab.makeTransport({ onFetched });
+    const abandon = new AbortController();
+    const pending = failure(transport.fetchConfig(TRANSPORT_SERVICE, { signal: abandon.signal }));
+    await vi.waitFor(() => expect(lab.agent.requests).toHaveLength(1));
+    abandon.abort(new Error('not needed'));
+    expect(await pending).toMatchObject({ code: 'HUB_UNREACHABLE' });
+    expect(onFetched).not.toHaveBeenCalled();
+  });
+
+  it('a fetch ended by close() is not seen', async () => {
+    const onFetched = vi.fn();
+    route(() => new Promise<Response>(() => undefined));
+    const transport = lab.makeTransport({ onFetched });
+    const pending = failure(transport.fetchConfig(TRANSPORT_SERVICE));
+    await vi.waitFor(() => expect(lab.agent.requests).toHaveLength(1));
+    await transport.close();
+    expect(await pending).toMatchObject({ code: 'CLIENT_CLOSED' });
+    expect(onFetched).not.toHaveBeenCalled();
   });
 });
