@@ -14,7 +14,8 @@ import { deepFreeze, isPlainObject, type PlainObject } from '../layers/paths.js'
 import type { Logger } from '../logger.js';
 import type { ServiceDefinition } from '../options.js';
 import { MAX_SCHEMA_BYTES, type SchemaUpload, type Unrepresented } from './wire.js';
-import { configPathOf, type CriticalTree, criticalTree, defOf, findUnrepresented, isCritical, isLoose } from './zod-walk.js';
+import { relaxSchema, UNCHECKED_MARK } from './schema-relax.js';
+import { configPathOf, criticalTree, defOf, findUnrepresented, isCritical, isLoose } from './zod-walk.js';
 
 export interface SchemaExport {
   upload: SchemaUpload;
@@ -45,15 +46,106 @@ export function exportSchema(schema: z.ZodType, defaults: unknown, criticalPaths
       if (!isCritical(at, critical)) seenByZod.push({ path: at.join('.'), kind: 'unrepresentable' });
       return 'any';
     },
-    override: ({ zodSchema, jsonSchema }) => loosen(zodSchema as unknown as z.ZodType, jsonSchema as PlainObject),
+    // `.meta({ id })` would move a schema to `$defs` (and its defaults with it): inlined instead.
+    metadata: META_WITHOUT_IDS,
+    override: ({ zodSchema, jsonSchema }) => {
+      const node = jsonSchema as PlainObject;
+      loosen(zodSchema as unknown as z.ZodType, node);
+      const type = defOf(zodSchema as unknown as z.ZodType).type;
+      if (type === 'string') keepReliablePatterns(zodSchema as unknown as z.ZodType, node);
+      else if (type === 'number') keepIntegerMultipleOf(node);
+    },
   }) as PlainObject;
-  relax(json, defaults, critical);
-  const upload: SchemaUpload = { schema: json, unrepresented: findUnrepresented(schema, critical, seenByZod) };
+  const relaxed = relaxSchema(json, defaults, critical);
+  const upload: SchemaUpload = { schema: relaxed.schema, unrepresented: findUnrepresented(schema, critical, seenByZod, relaxed.unrepresented) };
   const body = canonicalJson(upload);
   if (Buffer.byteLength(body) > MAX_SCHEMA_BYTES) throw new Error(`the JSON Schema is larger than ${MAX_SCHEMA_BYTES} bytes`);
   if (valueExceedsDepth(upload, MAX_SCHEMA_DEPTH)) throw new Error(`the JSON Schema is nested deeper than ${MAX_SCHEMA_DEPTH} levels`);
   // Shared by the clients of the process (below): frozen, so that no one of them can change another's.
   return deepFreeze({ upload, body, hash: createHash('sha256').update(body).digest('hex') });
+}
+
+/**
+ * The metadata zod writes (descriptions, examples…) without `id`s: an `id` makes zod write the schema once
+ * in `$defs` and a `$ref` to it, which the relaxation (its defaults and critical paths differ per place)
+ * would have to undo. zod only calls `get` of its metadata registry.
+ */
+const META_WITHOUT_IDS = {
+  get(schema: z.ZodType): Record<string, unknown> | undefined {
+    const meta = z.globalRegistry.get(schema) as Record<string, unknown> | undefined;
+    if (meta === undefined || !Object.hasOwn(meta, 'id')) return meta;
+    const { id: _id, ...rest } = meta;
+    return Object.keys(rest).length > 0 ? rest : undefined;
+  },
+} as unknown as z.core.$ZodRegistry<Record<string, unknown>>;
+
+/**
+ * String formats whose zod check is exactly their pattern (`$ZodCheckStringFormat`'s `pattern.test`): the
+ * others (`z.url()`, `z.ipv6()`, `z.base64()`, `z.jwt()`, credit cards, `includes` at a position, custom
+ * formats…) check something else, and their pattern may refuse what zod accepts.
+ */
+const PATTERN_FORMATS = new Set([
+  'regex', 'email', 'guid', 'uuid', 'nanoid', 'cuid', 'cuid2', 'ulid', 'xid', 'ksuid', 'datetime', 'date', 'time', 'duration',
+  'ipv4', 'mac', 'cidrv4', 'e164', 'lowercase', 'uppercase', 'starts_with', 'ends_with', 'includes', 'emoji', 'hostname', 'hex',
+]);
+const HASH_FORMAT = /^(?:md5|sha1|sha256|sha384|sha512)_(?:hex|base64|base64url)$/;
+
+interface FormatCheckDef {
+  check?: string;
+  format?: string;
+  pattern?: unknown;
+  position?: number;
+}
+
+/**
+ * Keeps the `pattern`s of a string node that say what zod checks, as the hub runs them (Ajv: `new
+ * RegExp(source, 'u')`, or without a flag with `unicodeRegExp: false`): a regex with flags (zod writes its
+ * source alone: `/^[a-z]+$/i` would refuse `ABC`), one that does not compile with the `u` flag, or one of a
+ * format zod checks otherwise is removed, and the node marked (listed as `custom` by the relaxation).
+ */
+function keepReliablePatterns(schema: z.ZodType, json: PlainObject): void {
+  const reliable = new Set<string>();
+  const checks = [schema, ...((defOf(schema).checks ?? []) as unknown as z.ZodType[])];
+  for (const check of checks) {
+    const def = (check as unknown as { _zod: { def: FormatCheckDef } })._zod.def;
+    if (def.check !== 'string_format' || !(def.pattern instanceof RegExp) || def.format === undefined) continue;
+    const format = def.format;
+    if (!PATTERN_FORMATS.has(format) && !HASH_FORMAT.test(format)) continue;
+    if (format === 'includes' && def.position !== undefined) continue;
+    if (def.pattern.flags === '' && compilesUnicode(def.pattern.source)) reliable.add(def.pattern.source);
+  }
+  let removed = false;
+  if (typeof json.pattern === 'string' && !reliable.has(json.pattern)) {
+    delete json.pattern;
+    removed = true;
+  }
+  if (Array.isArray(json.allOf)) {
+    const kept = json.allOf.filter((member) => !(isPlainObject(member) && typeof member.pattern === 'string' && !reliable.has(member.pattern)));
+    if (kept.length !== json.allOf.length) removed = true;
+    if (kept.length > 0) json.allOf = kept;
+    else delete json.allOf;
+  }
+  if (removed) json[UNCHECKED_MARK] = true;
+}
+
+/**
+ * A `multipleOf` that is not an integer: zod divides exactly (decimal), Ajv in floating point (within
+ * `multipleOfPrecision`), which refuses large multiples of `0.1` that zod takes. Removed, the node marked.
+ * An integer divisor of an integer is exact in both; Ajv may only take more (a fraction it rounds away).
+ */
+function keepIntegerMultipleOf(json: PlainObject): void {
+  if (typeof json.multipleOf !== 'number' || Number.isInteger(json.multipleOf)) return;
+  delete json.multipleOf;
+  json[UNCHECKED_MARK] = true;
+}
+
+function compilesUnicode(source: string): boolean {
+  try {
+    new RegExp(source, 'u');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Never stricter than the client: a node that accepts more than zod's JSON says becomes `{}`, and is not required. */
@@ -70,63 +162,6 @@ function loosen(schema: z.ZodType, json: PlainObject): void {
     while (field && (defOf(field).type === 'readonly' || defOf(field).type === 'nullable')) field = defOf(field).innerType;
     return !(field && isLoose(field));
   });
-}
-
-/**
- * Removes critical paths (from `properties`, `required`, and from `default`/`examples` values above them:
- * a dev password written as an object default is still a critical value), and drops from `required` what
- * the defaults or env supply. Recurses through `properties` and `anyOf`/`oneOf`/`allOf` branches; `$ref`s
- * (recursive schemas) are left as zod wrote them.
- */
-function relax(node: unknown, defaults: unknown, critical: CriticalTree | undefined): void {
-  if (!isPlainObject(node)) return;
-  if (critical && critical.size > 0) {
-    if (node.default !== undefined) node.default = withoutCritical(node.default, critical);
-    if (Array.isArray(node.examples)) node.examples = node.examples.map((example) => withoutCritical(example, critical));
-  }
-  for (const keyword of ['anyOf', 'oneOf', 'allOf'] as const) {
-    const branches = node[keyword];
-    if (Array.isArray(branches)) for (const branch of branches) relax(branch, defaults, critical);
-  }
-  const properties = node.properties;
-  if (!isPlainObject(properties)) return;
-  const supplied = isPlainObject(defaults) ? defaults : undefined;
-  for (const key of Object.keys(properties)) {
-    const below = critical?.get(key);
-    if (below === true) {
-      delete properties[key];
-      continue;
-    }
-    relax(properties[key], supplied?.[key], below);
-  }
-  if (!Array.isArray(node.required)) return;
-  const required = (node.required as string[]).filter((key) => {
-    const below = critical?.get(key);
-    if (below === true) return false;
-    const fromDefaults = supplied !== undefined && Object.hasOwn(supplied, key) && supplied[key] !== undefined;
-    // Env supplies the key when some critical path lies below it; its other required children must then
-    // come from the defaults too.
-    if (!fromDefaults && below === undefined) return true;
-    if (fromDefaults && !isPlainObject(supplied[key])) return false;
-    const child = properties[key];
-    return isPlainObject(child) && Array.isArray(child.required) && child.required.length > 0;
-  });
-  // A set: sorted, so that declaring the same fields in another order gives the same hash.
-  required.sort();
-  if (required.length > 0) node.required = required;
-  else delete node.required;
-}
-
-/** A copy of `value` without the critical paths below it (only plain objects are walked). */
-function withoutCritical(value: unknown, critical: CriticalTree): unknown {
-  if (!isPlainObject(value)) return value;
-  const out: PlainObject = {};
-  for (const [key, child] of Object.entries(value)) {
-    const below = critical.get(key);
-    if (below === true) continue;
-    out[key] = below ? withoutCritical(child, below) : child;
-  }
-  return out;
 }
 
 /**

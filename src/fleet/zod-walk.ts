@@ -79,8 +79,17 @@ export function criticalTree(paths: readonly string[]): CriticalTree {
   return root;
 }
 
-/** What the walk found, sorted by path then kind (the hash must not depend on the walk's order). */
-export function findUnrepresented(schema: z.ZodType, critical: CriticalTree, extra: readonly Unrepresented[] = []): Unrepresented[] {
+/**
+ * What the walk found, sorted by path then kind (the hash must not depend on the walk's order), with zod's
+ * own verdicts (`extra`, at paths the walk did not name) and the places the relaxation of the JSON Schema
+ * left looser than the client (`loosened`).
+ */
+export function findUnrepresented(
+  schema: z.ZodType,
+  critical: CriticalTree,
+  extra: readonly Unrepresented[] = [],
+  loosened: readonly Unrepresented[] = [],
+): Unrepresented[] {
   const found = new Map<string, Unrepresented>();
   const add = (path: readonly string[], kind: UnrepresentedKind): void => {
     const dotted = path.join('.').slice(0, MAX_PATH_LENGTH);
@@ -90,6 +99,7 @@ export function findUnrepresented(schema: z.ZodType, critical: CriticalTree, ext
   const paths = new Set([...found.values()].map((u) => u.path));
   // zod's own verdicts (e.g. a multipleOf of 0, a literal `undefined`) at paths the walk did not name.
   for (const u of extra) if (!paths.has(u.path)) found.set(`${u.path}\n${u.kind}`, u);
+  for (const u of loosened) if (!isCritical(u.path === '' ? [] : u.path.split('.'), critical)) add(u.path === '' ? [] : u.path.split('.'), u.kind);
   return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0)).slice(0, MAX_UNREPRESENTED);
 }
 

@@ -4,6 +4,7 @@
  * unrepresented, its hash, and that no environment value ever reaches it.
  */
 import { createHash } from 'node:crypto';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { HttpResponse, http } from 'msw';
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
@@ -12,12 +13,35 @@ import { exportSchema, LazySchemaExport } from '../../src/fleet/schema-export.js
 import { instanceReportSchema, schemaUploadSchema } from '../../src/fleet/wire.js';
 import { configPathOf, criticalTree, findUnrepresented, isCritical, isLoose } from '../../src/fleet/zod-walk.js';
 import { canonicalJson } from '../../src/hub/notice-signature.js';
+import { resolveConfig } from '../../src/layers/resolve.js';
+import { type PlainObject, setPath, splitPath } from '../../src/layers/paths.js';
 import { silentLogger } from '../../src/logger.js';
 import { useMswClients } from '../helpers/msw-clients.js';
 
 type Json = Record<string, any>;
 
 const schemaOf = (exported: { upload: { schema: Json } }): Json => exported.upload.schema;
+
+/** The reference hub's Ajv settings (examples/hub/fleet/schema-registry.ts). */
+const ajv = new Ajv2020({ strict: false, allErrors: true, unicodeRegExp: false, multipleOfPrecision: 9, addUsedSchema: false, logger: false });
+
+/**
+ * The two verdicts on one hub document: the hub's (Ajv on the export) and the client's (resolveConfig with
+ * these defaults and env values at the critical paths).
+ */
+function verdicts(schema: z.ZodType, defaults: PlainObject | undefined, env: Record<string, unknown>, hub: PlainObject) {
+  const criticalPaths = Object.keys(env);
+  const exported = exportSchema(schema, defaults, criticalPaths);
+  const values: PlainObject = {};
+  for (const [path, value] of Object.entries(env)) setPath(values, splitPath(path), value);
+  let client = true;
+  try {
+    resolveConfig({ service: 'svc', schema, defaults, hub, env: { values, sources: new Map(), missing: new Map() }, criticalPaths });
+  } catch {
+    client = false;
+  }
+  return { hub: ajv.validate(exported.upload.schema, hub) as boolean, client, unrepresented: exported.upload.unrepresented, schema: exported.upload.schema as Json };
+}
 
 describe('critical (env) paths are not in the export', () => {
   const schema = z.object({
@@ -123,7 +147,8 @@ describe('what the defaults or env supply is not required from the hub', () => {
   it('relaxes the branches of a nullable object and of an intersection', () => {
     const nullable = z.object({ a: z.object({ b: z.number(), c: z.number() }).nullable() });
     const n = schemaOf(exportSchema(nullable, { a: { b: 1 } }, []));
-    expect(n.required).toBeUndefined();
+    // The merged value holds `a` (the defaults' part of it): `c` must come from the hub, so `a` too.
+    expect(n.required).toEqual(['a']);
     expect(n.properties.a.anyOf[0].required).toEqual(['c']);
     const both = z.intersection(z.object({ a: z.number() }), z.object({ b: z.number() }));
     const i = schemaOf(exportSchema(both, { a: 1 }, []));
@@ -229,8 +254,11 @@ describe('what JSON Schema cannot say is listed as unrepresented', () => {
     }
     const node: z.ZodType<Node> = z.lazy(() => z.object({ value: z.number().refine((n) => n >= 0), children: z.array(node) }));
     const exported = exportSchema(z.object({ tree: node }), undefined, []);
-    expect(exported.upload.unrepresented).toEqual([{ path: 'tree.value', kind: 'refinement' }]);
-    expect(exported.body).toContain('"$ref"');
+    expect(exported.upload.unrepresented).toEqual([
+      { path: 'tree.children.*', kind: 'unrepresentable' },
+      { path: 'tree.value', kind: 'refinement' },
+    ]);
+    expect(exported.body).not.toContain('"$ref"');
     expect(schemaUploadSchema.safeParse(exported.upload).success).toBe(true);
   });
 
@@ -387,5 +415,196 @@ describe('nothing from the environment reaches the hub', () => {
       .filter((r) => r.method === 'GET')
       .map((r) => JSON.parse(r.headers.get('x-config-report')!).services.svc.schema as string);
     expect(new Set(hashes).size).toBe(1);
+  });
+});
+
+describe('partial defaults or env under an object child: its other required fields come from the hub', () => {
+  const db = z.object({ host: z.string(), port: z.number() });
+
+  it('an optional, nullable or defaulted object the defaults supply part of is required, its other fields too', () => {
+    for (const child of [db.optional(), db.nullable(), db.default({ host: 'h', port: 1 }), db.nullish()]) {
+      const schema = z.object({ db: child });
+      const out = schemaOf(exportSchema(schema, { db: { host: 'a' } }, []));
+      expect(out.required).toEqual(['db']);
+      expect(JSON.stringify(out.properties.db)).toContain('"required":["port"]');
+      expect(verdicts(schema, { db: { host: 'a' } }, {}, {})).toMatchObject({ hub: false, client: false, unrepresented: [] });
+      expect(verdicts(schema, { db: { host: 'a' } }, {}, { db: { port: 2 } })).toMatchObject({ hub: true, client: true });
+    }
+  });
+
+  it('an object the defaults supply whole is not required, also when optional', () => {
+    const out = schemaOf(exportSchema(z.object({ db: db.optional() }), { db: { host: 'a', port: 1 } }, []));
+    expect(out.required).toBeUndefined();
+  });
+
+  it('env below a nullable object: required when the rest must come from the hub (db.password from env)', () => {
+    const schema = z.object({ db: z.object({ host: z.string(), password: z.string() }).nullable() });
+    expect(verdicts(schema, undefined, { 'db.password': 'pw' }, {})).toMatchObject({ hub: false, client: false });
+    expect(verdicts(schema, undefined, { 'db.password': 'pw' }, { db: { host: 'h' } })).toMatchObject({ hub: true, client: true });
+    // null is replaced by the env values alone ({ password }): the client refuses it, instances without
+    // the variable take it: the hub takes it (looser), and says so.
+    const nulled = verdicts(schema, undefined, { 'db.password': 'pw' }, { db: null });
+    expect(nulled).toMatchObject({ hub: true, client: false });
+    expect(nulled.unrepresented).toEqual([{ path: 'db', kind: 'unrepresentable' }]);
+  });
+
+  it('env below a union of objects: required when every branch needs more, the union listed (its branches differ)', () => {
+    const schema = z.object({ db: z.union([z.object({ host: z.string(), password: z.string() }), z.object({ url: z.string(), password: z.string() })]) });
+    const empty = verdicts(schema, undefined, { 'db.password': 'pw' }, {});
+    expect(empty).toMatchObject({ hub: false, client: false });
+    expect(empty.schema.required).toEqual(['db']);
+    expect(empty.unrepresented).toEqual([{ path: 'db', kind: 'unrepresentable' }]);
+    expect(verdicts(schema, undefined, { 'db.password': 'pw' }, { db: { url: 'u' } })).toMatchObject({ hub: true, client: true });
+  });
+
+  it('defaults below a union whose branches differ: relaxed per branch (looser), a oneOf made an anyOf, listed', () => {
+    const mode = z.discriminatedUnion('kind', [z.object({ kind: z.literal('a'), x: z.number() }), z.object({ kind: z.literal('b'), y: z.number() })]);
+    const schema = z.object({ mode });
+    const out = verdicts(schema, { mode: { kind: 'a' } }, {}, { mode: { x: 1, y: 2 } });
+    // Both relaxed branches take it; a oneOf would refuse what the client (kind a from the defaults) takes.
+    expect(out).toMatchObject({ hub: true, client: true });
+    expect(out.schema.properties.mode.oneOf).toBeUndefined();
+    expect(out.schema.properties.mode.anyOf).toHaveLength(2);
+    expect(out.unrepresented).toEqual([{ path: 'mode', kind: 'unrepresentable' }]);
+    // A nullable object has one object branch: exact, nothing listed.
+    expect(exportSchema(z.object({ db: db.nullable() }), { db: { host: 'a' } }, []).upload.unrepresented).toEqual([]);
+  });
+
+  it('a hub value that is not an object where env values lie below is replaced by them: taken when they suffice', () => {
+    const schema = z.object({ db: z.object({ password: z.string(), port: z.number().default(5432) }) });
+    expect(verdicts(schema, undefined, { 'db.password': 'pw' }, { db: 'oops' })).toMatchObject({ hub: true, client: true, unrepresented: [] });
+    const strict = z.object({ db: z.object({ password: z.string(), port: z.number() }) });
+    expect(verdicts(strict, undefined, { 'db.password': 'pw' }, { db: 'oops' })).toMatchObject({ hub: false, client: false, unrepresented: [] });
+  });
+});
+
+describe('$ref and $defs: inlined, recursion cut looser, no default value of a critical path leaks', () => {
+  it('inlines a .meta({ id }) schema: no $defs, its descriptions kept', () => {
+    const Db = z.object({ host: z.string(), password: z.string() }).meta({ id: 'Db', description: 'the database' });
+    const exported = exportSchema(z.object({ db: Db }), undefined, ['db.password']);
+    expect(exported.body).not.toContain('$defs');
+    expect(exported.body).not.toContain('$ref');
+    expect(schemaOf(exported).properties.db).toEqual({ type: 'object', description: 'the database', properties: { host: { type: 'string' } }, required: ['host'] });
+    expect(verdicts(z.object({ db: Db }), undefined, { 'db.password': 'p' }, { db: { host: 'x' } })).toMatchObject({ hub: true, client: true });
+  });
+
+  it('does not upload the default of a critical path inside a .meta({ id }) schema (password: "dev-secret")', () => {
+    const Db = z.object({ host: z.string(), password: z.string().default('dev-secret') }).meta({ id: 'Db2' });
+    const exported = exportSchema(z.object({ db: Db }), undefined, ['db.password']);
+    expect(exported.body).not.toContain('dev-secret');
+    expect(exported.body).not.toContain('password');
+  });
+
+  it('cuts a recursion at its repeat with {} (looser), listed; never leaves a $ref or $defs', () => {
+    interface Tree {
+      name: string;
+      children: Tree[];
+    }
+    const tree: z.ZodType<Tree> = z.lazy(() => z.object({ name: z.string(), children: z.array(tree) }));
+    const schema = z.object({ tree });
+    const exported = exportSchema(schema, { tree: { name: 'root', children: [] } }, []);
+    expect(exported.body).not.toContain('$ref');
+    expect(exported.body).not.toContain('$defs');
+    expect(exported.upload.unrepresented).toEqual([{ path: 'tree.children.*', kind: 'unrepresentable' }]);
+    // The defaults' name reaches the inlined level.
+    expect(verdicts(schema, { tree: { name: 'root', children: [] } }, {}, { tree: { children: [{ name: 1 }] } })).toMatchObject({ hub: true, client: false });
+    expect(verdicts(schema, undefined, {}, { tree: { children: [] } })).toMatchObject({ hub: false, client: false });
+    const root: z.ZodType<{ n: number; next?: unknown }> = z.lazy(() => z.object({ n: z.number(), next: root.optional() }));
+    const self = exportSchema(root, undefined, []);
+    expect(self.body).not.toContain('$ref');
+    expect(self.upload.unrepresented).toEqual([{ path: 'next.next', kind: 'unrepresentable' }]);
+  });
+});
+
+describe('a critical property of an object that constrains undeclared keys becomes {}', () => {
+  it('in a strict object: the key the client drops still passes the hub', () => {
+    const schema = z.strictObject({ db: z.strictObject({ host: z.string(), port: z.number() }), token: z.string() });
+    const out = verdicts(schema, undefined, { 'db.host': 'h', token: 't' }, { db: { host: 'hub', port: 5 }, token: 'hub' });
+    expect(out).toMatchObject({ hub: true, client: true, unrepresented: [] });
+    expect(out.schema.properties.token).toEqual({});
+    expect(out.schema.properties.db.properties.host).toEqual({});
+    expect(verdicts(schema, undefined, { 'db.host': 'h', token: 't' }, { db: { port: 5 }, extra: 1 })).toMatchObject({ hub: false, client: false });
+  });
+
+  it('in a catchall object: the critical key is not checked against the catchall', () => {
+    const schema = z.object({ a: z.number() }).catchall(z.number());
+    expect(verdicts(schema, undefined, { secret: 7 }, { a: 1, secret: 'from-the-hub' })).toMatchObject({ hub: true, client: true, unrepresented: [] });
+  });
+
+  it('a non-strict object keeps deleting it (its name is not sent)', () => {
+    expect(exportSchema(z.object({ password: z.string() }), undefined, ['password']).body).not.toContain('password');
+  });
+
+  it('the keys the client drops everywhere (constructor, prototype, __proto__) pass a strict object and a record', () => {
+    const schema = z.strictObject({ a: z.number(), r: z.record(z.enum(['x']), z.number()) });
+    const hub = JSON.parse('{"a":1,"constructor":"c","__proto__":{},"r":{"x":1,"prototype":"p"}}') as PlainObject;
+    expect(verdicts(schema, undefined, {}, hub)).toMatchObject({ hub: true, client: true });
+  });
+});
+
+describe('records and catchall objects: the keys the defaults supply', () => {
+  it('a record key the defaults supply part of gets its own relaxed property, required when the rest must come from the hub', () => {
+    const schema = z.object({ rec: z.record(z.string(), z.object({ a: z.string(), b: z.number() })) });
+    const out = verdicts(schema, { rec: { x: { a: 'q' } } }, {}, { rec: { x: { b: 2 } } });
+    expect(out).toMatchObject({ hub: true, client: true, unrepresented: [] });
+    expect(out.schema.properties.rec.properties.x.required).toEqual(['b']);
+    expect(out.schema.properties.rec.required).toEqual(['x']);
+    expect(verdicts(schema, { rec: { x: { a: 'q' } } }, {}, { rec: {} })).toMatchObject({ hub: false, client: false });
+  });
+
+  it('a catchall object likewise', () => {
+    const schema = z.object({}).catchall(z.object({ a: z.string(), b: z.number() }));
+    expect(verdicts(schema, { x: { a: 'q' } }, {}, { x: { b: 2 } })).toMatchObject({ hub: true, client: true, unrepresented: [] });
+    expect(verdicts(schema, { x: { a: 'q' } }, {}, {})).toMatchObject({ hub: false, client: false });
+  });
+
+  it('an enum-keyed record requires the keys the defaults do not supply', () => {
+    const schema = z.object({ r: z.record(z.enum(['a', 'b']), z.number()) });
+    expect(schemaOf(exportSchema(schema, { r: { a: 1 } }, [])).properties.r.required).toEqual(['b']);
+    expect(verdicts(schema, { r: { a: 1, b: 2 } }, {}, { r: { a: 3 } })).toMatchObject({ hub: true, client: true });
+    expect(verdicts(schema, { r: { a: 1 } }, {}, { r: {} })).toMatchObject({ hub: false, client: false });
+  });
+});
+
+describe('string and number checks the hub does not make as zod does: removed or listed, never stricter', () => {
+  it('lists a format without a pattern (z.url(), z.httpUrl(), z.jwt()) as custom', () => {
+    const exported = exportSchema(z.object({ u: z.url(), h: z.httpUrl(), j: z.jwt(), e: z.email() }), undefined, []);
+    expect(exported.upload.unrepresented).toEqual([
+      { path: 'h', kind: 'custom' },
+      { path: 'j', kind: 'custom' },
+      { path: 'u', kind: 'custom' },
+    ]);
+  });
+
+  it('removes the pattern of a regex with flags (zod writes its source alone) and lists it', () => {
+    const schema = z.object({ s: z.string().regex(/^[a-z]+$/i), t: z.string().regex(/^[a-z]+$/).regex(/x/u) });
+    const out = verdicts(schema, undefined, {}, { s: 'ABC', t: 'abx' });
+    expect(out).toMatchObject({ hub: true, client: true });
+    expect(out.schema.properties.s).toEqual({ type: 'string' });
+    expect(out.schema.properties.t).toEqual({ type: 'string', allOf: [{ pattern: '^[a-z]+$' }] });
+    expect(out.unrepresented).toEqual([
+      { path: 's', kind: 'custom' },
+      { path: 't', kind: 'custom' },
+    ]);
+  });
+
+  it('removes a pattern that does not compile with the u flag (Ajv would refuse the upload) and lists it', () => {
+    const out = verdicts(z.object({ s: z.string().regex(/^[\w-.]+$/) }), undefined, {}, { s: 'a.b' });
+    expect(out).toMatchObject({ hub: true, client: true, unrepresented: [{ path: 's', kind: 'custom' }] });
+  });
+
+  it('removes the pattern of a format zod checks otherwise (z.ipv6(), z.base64()) and lists it', () => {
+    const exported = exportSchema(z.object({ ip: z.ipv6(), b: z.base64() }), undefined, []);
+    expect(exported.body).not.toContain('pattern');
+    expect(exported.upload.unrepresented).toEqual([
+      { path: 'b', kind: 'custom' },
+      { path: 'ip', kind: 'custom' },
+    ]);
+  });
+
+  it('removes a multipleOf that is not an integer (floating point would refuse exact decimal multiples) and lists it', () => {
+    const out = verdicts(z.object({ n: z.number().multipleOf(0.1), m: z.number().multipleOf(5) }), undefined, {}, { n: 123456789.1, m: 10 });
+    expect(out).toMatchObject({ hub: true, client: true, unrepresented: [{ path: 'n', kind: 'custom' }] });
+    expect(out.schema.properties.m.multipleOf).toBe(5);
   });
 });
