@@ -250,10 +250,12 @@ export class ConfigClient<S extends ServicesMap = ServicesMap> {
   }
 
   #fleetReporter(): FleetReporter {
-    const { instanceId, pollIntervalMs, logger } = this.#options;
+    const { instanceId, pollIntervalMs, logger, recovery, hubUrls } = this.#options;
     const reporter = new FleetReporter({
       instanceId,
       pollIntervalMs,
+      recoveryMaxDelayMs: recovery.maxDelayMs,
+      hubUrls,
       logger,
       random: Math.random,
       send: (hubUrl, request) => this.#transport.send(hubUrl, request),

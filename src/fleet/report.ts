@@ -13,14 +13,23 @@ export type ReportIdentity = Omit<InstanceReport, 'services'>;
 const ERROR_CODE = /^[A-Z_]{1,40}$/;
 const MAX_POLL_MS = 2 ** 31;
 
-export function reportIdentity(instanceId: string, pollIntervalMs: number | false): ReportIdentity {
+/** The heartbeat of a client that does not poll (NATS only): one report request per this interval. */
+export const HEARTBEAT_MS = 60_000;
+
+/**
+ * `poll_ms` is the longest the hub may wait for this instance's next request (it expires an instance after
+ * 3 × `poll_ms` of silence): the poll interval, or the recovery backoff's bound when that is longer (a
+ * failing instance, e.g. one that rejects the hub's value, retries on that backoff rather than the poll);
+ * the heartbeat's interval when the client does not poll.
+ */
+export function reportIdentity(instanceId: string, pollIntervalMs: number | false, recoveryMaxDelayMs = 0): ReportIdentity {
   return {
     v: REPORT_PROTOCOL_VERSION,
     id: instanceId,
     host: hostname().slice(0, 255),
     pid: process.pid,
     client: CLIENT_VERSION.slice(0, 40),
-    poll_ms: pollIntervalMs === false ? 0 : Math.min(Math.round(pollIntervalMs), MAX_POLL_MS),
+    poll_ms: pollIntervalMs === false ? HEARTBEAT_MS : Math.min(Math.round(Math.max(pollIntervalMs, recoveryMaxDelayMs)), MAX_POLL_MS),
   };
 }
 

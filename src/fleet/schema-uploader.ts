@@ -1,13 +1,21 @@
 /**
  * Schema uploads (docs/fleet.md §2): when a hub answers `x-config-schema-unknown` naming a hash this client
- * holds, `PUT /api/v1/schemas/{hash}` once per hash and hub; a failed upload is retried at the next such
- * answer, at most every 30 s. Never awaited by a `get`.
+ * holds, `PUT /api/v1/schemas/{hash}` to that hub. At most one attempt per hash and hub every 30 s: a failed
+ * upload is retried at the next such answer after that, and so is one that succeeded (the hub lost it: a
+ * restore, a purge, another database). Never awaited by a `get`.
  */
 import type { FleetRoutes } from './fleet-routes.js';
 import type { SchemaExport } from './schema-export.js';
 import { REPORT_HEADER, SCHEMA_HASH_PATTERN } from './wire.js';
 
 export const UPLOAD_RETRY_MS = 30_000;
+
+/** The report header of a fleet request, and what to do once the hub accepted it. */
+export interface BuiltHeader {
+  value: string | undefined;
+  /** The hub accepted the request: it has heard this state. */
+  commit: () => void;
+}
 
 export interface SchemaUploaderDeps {
   routes: FleetRoutes;
@@ -17,7 +25,6 @@ export interface SchemaUploaderDeps {
 }
 
 interface UploadState {
-  done: boolean;
   inFlight: boolean;
   lastAttemptAt: number;
 }
@@ -42,23 +49,24 @@ export class SchemaUploader {
   }
 
   /** A hub answered naming these hashes unknown: upload those this client holds and that are due. */
-  unknown(hubUrl: string, service: string, hashes: readonly string[], reportHeader: () => string | undefined): void {
+  unknown(hubUrl: string, service: string, hashes: readonly string[], reportHeader: () => BuiltHeader | undefined): void {
     for (const hash of hashes) {
       const schema = this.#deps.exportFor(hash);
       if (!schema || !this.#deps.routes.usable(hubUrl, 'upload')) continue;
       const key = `${hubUrl}\n${hash}`;
       const state = this.#uploads.get(key);
       const now = this.#deps.now();
-      if (state && (state.done || state.inFlight || now - state.lastAttemptAt < UPLOAD_RETRY_MS)) continue;
-      const next: UploadState = { done: false, inFlight: true, lastAttemptAt: now };
+      // An answer that names the hash while its upload is in flight (or just done) is not a new request.
+      if (state && (state.inFlight || now - state.lastAttemptAt < UPLOAD_RETRY_MS)) continue;
+      const next: UploadState = { inFlight: true, lastAttemptAt: now };
       this.#uploads.set(key, next);
       const header = reportHeader();
-      const headers: Record<string, string> = header === undefined ? {} : { [REPORT_HEADER]: header };
+      const headers: Record<string, string> = header?.value === undefined ? {} : { [REPORT_HEADER]: header.value };
       void this.#deps.routes
         .send(hubUrl, { method: 'PUT', path: `api/v1/schemas/${hash}`, body: schema.body, headers }, 'upload', service)
-        .then((ok) => {
-          next.done = ok;
+        .then((outcome) => {
           next.inFlight = false;
+          if (outcome === 'accepted') header?.commit();
         });
     }
   }

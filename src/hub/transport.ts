@@ -25,7 +25,7 @@ export interface TransportSettings {
   dispatcher: Dispatcher | undefined;
   logger: Logger;
   random: () => number;
-  /** The `x-config-report` header of a request about `service` (fleet reporting, docs/fleet.md), or none. */
+  /** The `x-config-report` header of a request about `service` (fleet reporting, docs/fleet.md), or none. A throw is ignored (the request goes without it). */
   reportHeader?: ((service: string) => string | undefined) | undefined;
   /** Sees the status and headers of every hub answer to a config request (fleet reporting reads its headers). Must not throw. */
   onAnswer?: ((hubUrl: string, service: string, status: number, headers: Dispatcher.ResponseData['headers']) => void) | undefined;
@@ -188,8 +188,13 @@ export class HubTransport {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#settings.apiKey !== undefined) headers['x-api-key'] = this.#settings.apiKey;
     if (etag !== undefined) headers['if-none-match'] = etag;
-    const report = this.#settings.reportHeader?.(service);
-    if (report !== undefined) headers[REPORT_HEADER] = report;
+    // Telemetry never blocks delivery: a fleet report that cannot be built leaves the request without it.
+    try {
+      const report = this.#settings.reportHeader?.(service);
+      if (report !== undefined) headers[REPORT_HEADER] = report;
+    } catch {
+      // The reporter logs its own failures; nothing of it may fail the GET.
+    }
     // One controller for the deadline and close(): `AbortSignal.timeout` + `AbortSignal.any` cost a timer,
     // two signals and their dependency bookkeeping per request (bench figure 3: 1 000 requests per change).
     const controller = new AbortController();
@@ -258,7 +263,11 @@ export class HubTransport {
     signal: AbortSignal,
   ): Promise<FetchResult | AttemptFailure> {
     const { statusCode: status, headers } = response;
-    this.#settings.onAnswer?.(hubUrl, service, status, headers);
+    try {
+      this.#settings.onAnswer?.(hubUrl, service, status, headers);
+    } catch {
+      // As the report header: fleet reporting never fails the GET.
+    }
     if (status === 304) {
       await response.body.dump();
       return { kind: 'not-modified', hubUrl };

@@ -234,7 +234,8 @@ describe.each(STORE_KINDS)('safe changes end to end (%s)', (kind) => {
   });
 
   it('a closed instance expires after 3 × its poll interval of silence', async () => {
-    const { service, client } = await runningConsumer({ pollIntervalMs: 1000 });
+    // poll_ms is the longer of the poll interval and the recovery backoff bound (here 2 × 500 ms).
+    const { service, client } = await runningConsumer({ pollIntervalMs: 1000, recoveryMinDelayMs: 500 });
     await client.close();
     const closedAt = Date.now();
     await waitFor(async () => (await call(url, 'GET', `/${service}/instances`)).body.summary.total === 0, 8000, 100);

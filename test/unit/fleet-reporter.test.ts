@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpResponse, http } from 'msw';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { fleetCountersOf } from '../../src/fleet/reporter.js';
+import { FleetReporter, fleetCountersOf } from '../../src/fleet/reporter.js';
 import { encodeBounded, isNews, reportIdentity, sameReport, serviceReport } from '../../src/fleet/report.js';
 import { ReportScheduler } from '../../src/fleet/report-scheduler.js';
 import { exportSchema } from '../../src/fleet/schema-export.js';
@@ -17,6 +17,8 @@ import { type InstanceReport, instanceReportSchema, MAX_REPORT_BYTES, type Servi
 import { ConfigClient, type ConfigClientOptions, type ConfigError } from '../../src/index.js';
 import { resolveOptions } from '../../src/options.js';
 import type { RuntimeStatus } from '../../src/runtime/types.js';
+import type { SendRequest } from '../../src/hub/transport.js';
+import { silentLogger } from '../../src/logger.js';
 import { CLIENT_VERSION } from '../../src/version.js';
 import { useMswClients } from '../helpers/msw-clients.js';
 
@@ -100,7 +102,7 @@ describe('the x-config-report header', () => {
     const gets = requestsOf('GET');
     expect(gets).toHaveLength(2);
     expect(gets[1]!.headers.get('if-none-match')).toBe('"1"');
-    const identity = { v: 1, id: 'pod-1', host: hostname(), pid: process.pid, client: CLIENT_VERSION, poll_ms: 0 };
+    const identity = { v: 1, id: 'pod-1', host: hostname(), pid: process.pid, client: CLIENT_VERSION, poll_ms: 60_000 };
     expect(reportOf(gets[0]!)).toEqual({ ...identity, services: { [SERVICE]: { revision: null, source: null, stale: true, error: null, schema: HASH } } });
     expect(reportOf(gets[1]!)).toEqual({ ...identity, services: { [SERVICE]: state() } });
   });
@@ -139,11 +141,16 @@ describe('the x-config-report header', () => {
     expect(resolveOptions({ ...base, fleetReport: false }).fleetReport).toBe(false);
   });
 
-  it('says poll_ms: the poll interval, rounded, or 0 when polling is off', async () => {
+  it('says poll_ms: the longer of the poll interval (rounded) and the recovery backoff bound; the heartbeat interval without polling', async () => {
     useHub();
-    await makeClient({ pollIntervalMs: 45_000.4 }).get(SERVICE);
+    await makeClient({ pollIntervalMs: 45_000.4, recovery: { maxDelayMs: 30_000 } }).get(SERVICE);
     expect(reportOf(requestsOf('GET')[0]!).poll_ms).toBe(45_000);
-    expect(reportIdentity('i', false).poll_ms).toBe(0);
+    // A failing (e.g. rejecting) instance retries on the recovery backoff, not the poll: it must not expire.
+    await makeClient({ pollIntervalMs: 10_000, recovery: { maxDelayMs: 30_000 } }).get(SERVICE);
+    expect(reportOf(requestsOf('GET')[1]!).poll_ms).toBe(30_000);
+    expect(reportIdentity('i', 10_000, 30_000).poll_ms).toBe(30_000);
+    expect(reportIdentity('i', false).poll_ms).toBe(60_000);
+    expect(reportIdentity('i', false, 600_000).poll_ms).toBe(60_000);
     expect(reportIdentity('i', 2 ** 40).poll_ms).toBe(2 ** 31);
   });
 
@@ -274,11 +281,34 @@ describe('schema uploads', () => {
     offset = 61_000;
     await client.refresh(SERVICE);
     await vi.waitFor(() => expect(fleetCountersOf(client)?.uploads).toBe(1));
-    offset = 200_000;
+    offset = 75_000;
     await client.refresh(SERVICE);
     await sleep(20);
     expect(requestsOf('PUT')).toHaveLength(3);
     expect(fleetCountersOf(client)).toEqual({ uploads: 1, uploadFailures: 2, reports: 0, reportFailures: 0 });
+  });
+
+  it('uploads again a schema it uploaded when the hub names it unknown again, at most every 30 s (the hub lost it)', async () => {
+    const hub = useHub();
+    hub.headers = { 'x-config-schema-unknown': HASH };
+    const realNow = Date.now.bind(Date);
+    let offset = 0;
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    const client = makeClient();
+    await client.get(SERVICE);
+    await vi.waitFor(() => expect(fleetCountersOf(client)?.uploads).toBe(1));
+    offset = 20_000;
+    await client.refresh(SERVICE);
+    await sleep(20);
+    expect(requestsOf('PUT')).toHaveLength(1);
+    offset = 31_000;
+    await client.refresh(SERVICE);
+    await vi.waitFor(() => expect(fleetCountersOf(client)?.uploads).toBe(2));
+    hub.headers = {};
+    offset = 120_000;
+    await client.refresh(SERVICE);
+    await sleep(20);
+    expect(requestsOf('PUT')).toHaveLength(2);
   });
 
   it('stops uploading to a hub that answers 404 (or 405): a hub without the route', async () => {
@@ -298,6 +328,12 @@ describe('schema uploads', () => {
       await client.refresh(SERVICE);
       await sleep(20);
       expect(requestsOf('PUT')).toHaveLength(1);
+      // Ten minutes later the route is asked again (the hub may have been upgraded).
+      hub.put = 201;
+      offset = 10 * 60_000 + 1;
+      await client.refresh(SERVICE);
+      await vi.waitFor(() => expect(fleetCountersOf(client)?.uploads).toBe(1));
+      expect(requestsOf('PUT')).toHaveLength(2);
       vi.restoreAllMocks();
     }
   });
@@ -438,6 +474,231 @@ describe('report requests', () => {
     expect(errors).toEqual([]);
     expect(debug).toHaveBeenCalledWith(expect.objectContaining({ hubUrl: 'http://hub.test/', service: SERVICE }), 'fleet upload failed');
     expect(debug).toHaveBeenCalledWith({ hubUrl: 'http://hub.test/', service: SERVICE, status: 500 }, 'fleet report refused');
+  });
+});
+
+describe('what the hub has heard, and where report requests go', () => {
+  it('a report request the hub did not accept is sent again with the next one (its state was not heard)', async () => {
+    const hub = useHub();
+    hub.post = 500;
+    stubRandom(0);
+    const client = makeClient({}, { 'svc-a': definition, 'svc-b': definition });
+    await client.get('svc-a');
+    await vi.waitFor(() => expect(fleetCountersOf(client)?.reportFailures).toBe(1));
+    hub.post = 202;
+    await client.get('svc-b');
+    await vi.waitFor(() => expect(fleetCountersOf(client)?.reports).toBe(1), { timeout: 2_500 });
+    const posts = requestsOf('POST');
+    expect(posts).toHaveLength(2);
+    // The second went at least a second after the first (one per second).
+    const bodies = (await Promise.all(posts.map((r) => r.json()))) as InstanceReport[];
+    expect(Object.keys(bodies[0]!.services)).toEqual(['svc-a']);
+    expect(bodies[1]!.services).toEqual({ 'svc-b': state(), 'svc-a': state() });
+  });
+
+  it('a report request goes to the other hubs, in order, when the one that answered last does not answer', async () => {
+    const hub = useHub();
+    useHub(HUB2);
+    hub.post = 0;
+    stubRandom(0);
+    const client = makeClient({ hubUrl: [HUB, HUB2] });
+    await client.get(SERVICE);
+    await vi.waitFor(() => expect(fleetCountersOf(client)?.reports).toBe(1));
+    expect(requestsOf('POST').map((r) => r.url)).toEqual([`${HUB}/api/v1/config/svc/instances`, `${HUB2}/api/v1/config/svc/instances`]);
+    expect(fleetCountersOf(client)).toMatchObject({ reports: 1, reportFailures: 1 });
+  });
+
+  it('a refusal (400, 403) is not tried at another hub: it would say the same', async () => {
+    const hub = useHub();
+    useHub(HUB2);
+    hub.post = 403;
+    stubRandom(0);
+    const client = makeClient({ hubUrl: [HUB, HUB2] });
+    await client.get(SERVICE);
+    await vi.waitFor(() => expect(fleetCountersOf(client)?.reportFailures).toBe(1));
+    await sleep(50);
+    expect(requestsOf('POST').map((r) => r.url)).toEqual([`${HUB}/api/v1/config/svc/instances`]);
+  });
+
+  it('asks a hub that answered 404 to a report request again 10 minutes later', async () => {
+    const hub = useHub();
+    hub.post = 404;
+    stubRandom(0);
+    const realNow = Date.now.bind(Date);
+    let offset = 0;
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    const client = makeClient();
+    await client.get(SERVICE);
+    await vi.waitFor(() => expect(fleetCountersOf(client)?.reportFailures).toBe(1));
+    offset = 5 * 60_000;
+    hub.revision = 2;
+    await client.refresh(SERVICE);
+    await sleep(100);
+    expect(requestsOf('POST')).toHaveLength(1);
+    offset = 10 * 60_000 + 1;
+    hub.post = 202;
+    hub.revision = 3;
+    await client.refresh(SERVICE);
+    await vi.waitFor(() => expect(fleetCountersOf(client)?.reports).toBe(1));
+    expect(requestsOf('POST')).toHaveLength(2);
+  });
+
+  it('never sends a report request to the history or rollback routes: another listed service names the path, or none goes', async () => {
+    useHub();
+    stubRandom(0);
+    const client = makeClient({}, { rollback: definition, history: definition, svc: definition });
+    await client.get('rollback');
+    await client.get('history');
+    await sleep(1_200);
+    // POST /api/v1/config/rollback/instances would be the rollback of a service named `instances`.
+    expect(requestsOf('POST')).toHaveLength(0);
+    await client.get('svc');
+    await vi.waitFor(() => expect(requestsOf('POST')).toHaveLength(1), { timeout: 2_000 });
+    const post = requestsOf('POST')[0]!;
+    expect(post.url).toBe(`${HUB}/api/v1/config/svc/instances`);
+    expect(Object.keys(((await post.json()) as InstanceReport).services).sort()).toEqual(['history', 'rollback', 'svc']);
+  });
+
+  it('a GET answered with an error does not count as heard: the change is reported', () => {
+    const sent: SendRequest[] = [];
+    const reporter = new FleetReporter({
+      instanceId: 'i',
+      pollIntervalMs: 60_000,
+      logger: silentLogger,
+      random: () => 0,
+      send: async (_hubUrl, request) => {
+        sent.push(request);
+        return { status: 202, headers: {} };
+      },
+      preferredHubUrl: () => 'http://hub.test/',
+    });
+    const status = { source: 'hub', stale: false, revision: 4, droppedCriticalPaths: [] } as unknown as RuntimeStatus;
+    reporter.track('a', definition, () => status);
+    reporter.track('b', definition, () => status);
+    reporter.headerFor('a');
+    reporter.onAnswer('http://hub.test/', 'a', 200, {});
+    reporter.headerFor('b');
+    reporter.onAnswer('http://hub.test/', 'b', 503, {});
+    vi.useFakeTimers();
+    try {
+      reporter.transitioned('a', 'applied');
+      reporter.transitioned('b', 'applied');
+      vi.advanceTimersByTime(1_000);
+    } finally {
+      vi.useRealTimers();
+      reporter.close();
+    }
+    expect(sent.map((r) => r.path)).toEqual(['api/v1/config/b/instances']);
+  });
+});
+
+describe('telemetry never blocks delivery', () => {
+  it('a report header builder that throws (and an answer hook that throws) still lets get() succeed, without the header', async () => {
+    useHub();
+    vi.spyOn(FleetReporter.prototype, 'headerFor').mockImplementation(() => {
+      throw new Error('a bug of the reporter');
+    });
+    vi.spyOn(FleetReporter.prototype, 'onAnswer').mockImplementation(() => {
+      throw new Error('another bug of the reporter');
+    });
+    const client = makeClient();
+    await expect(client.get(SERVICE)).resolves.toMatchObject({ operational: { batch_size: 1 } });
+    await expect(client.refresh(SERVICE)).resolves.toMatchObject({ operational: { batch_size: 1 } });
+    expect(requestsOf('GET').map((r) => r.headers.get('x-config-report'))).toEqual([null, null]);
+  });
+
+  it('the reporter itself turns a failing status read into no header (logged at debug)', () => {
+    const debug = vi.fn();
+    const reporter = new FleetReporter({
+      instanceId: 'i',
+      pollIntervalMs: 60_000,
+      logger: { ...silentLogger, debug },
+      random: () => 0,
+      send: async () => ({ status: 202, headers: {} }),
+      preferredHubUrl: () => 'http://hub.test/',
+    });
+    reporter.track('a', definition, () => {
+      throw new Error('status broke');
+    });
+    expect(reporter.headerFor('a')).toBeUndefined();
+    expect(() => reporter.onAnswer('http://hub.test/', 'a', 200, { 'x-config-schema-unknown': HASH })).not.toThrow();
+    expect(debug).toHaveBeenCalledWith({ service: 'a', err: 'Error: status broke' }, 'fleet report header not built');
+    reporter.close();
+  });
+});
+
+describe('the heartbeat of a client that does not poll (NATS only)', () => {
+  const status = { source: 'notice', stale: false, revision: 7, droppedCriticalPaths: [] } as unknown as RuntimeStatus;
+
+  function reporter(pollIntervalMs: number | false) {
+    const sent: SendRequest[] = [];
+    const r = new FleetReporter({
+      instanceId: 'i',
+      pollIntervalMs,
+      recoveryMaxDelayMs: 30_000,
+      logger: silentLogger,
+      random: () => 0,
+      send: async (_hubUrl, request) => {
+        sent.push(request);
+        return { status: 202, headers: {} };
+      },
+      preferredHubUrl: () => 'http://hub.test/',
+      hubUrls: ['http://hub.test/'],
+    });
+    return { r, sent };
+  }
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('sends a report of every service each 60 s, news or not, saying poll_ms 60 000; only once it has runtimes; none after close()', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const { r, sent } = reporter(false);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(sent).toEqual([]);
+    r.track('a', definition, () => status);
+    r.track('b', definition, () => status);
+    await vi.advanceTimersByTimeAsync(59_999);
+    expect(sent).toEqual([]);
+    // The tick at 60 s makes the report due at once: its (0 ms) timer runs on the next advance.
+    await vi.advanceTimersByTimeAsync(2);
+    expect(sent).toHaveLength(1);
+    const body = JSON.parse(sent[0]!.body) as InstanceReport;
+    expect(body.poll_ms).toBe(60_000);
+    expect(Object.keys(body.services)).toEqual(['a', 'b']);
+    expect(body.services.a).toEqual({ revision: 7, source: 'notice', stale: false, error: null, schema: HASH });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(sent).toHaveLength(2);
+    expect(Object.keys((JSON.parse(sent[1]!.body) as InstanceReport).services)).toEqual(['a', 'b']);
+    r.close();
+    await vi.advanceTimersByTimeAsync(300_000);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('sends none while polling (each poll carries the header)', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const { r, sent } = reporter(60_000);
+    r.track('a', definition, () => status);
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(sent).toEqual([]);
+    r.close();
+  });
+
+  it('its timer does not hold the process (unref)', () => {
+    const intervals: NodeJS.Timeout[] = [];
+    const real = globalThis.setInterval;
+    vi.spyOn(globalThis, 'setInterval').mockImplementation(((fn: () => void, ms: number) => {
+      const timer = real(fn, ms);
+      intervals.push(timer);
+      return timer;
+    }) as typeof setInterval);
+    const { r } = reporter(false);
+    r.track('a', definition, () => status);
+    r.track('b', definition, () => status);
+    expect(intervals).toHaveLength(1);
+    expect(intervals[0]!.hasRef()).toBe(false);
+    r.close();
   });
 });
 
