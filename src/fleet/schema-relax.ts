@@ -14,7 +14,9 @@
  * - A hub value that is not an object where env values lie below is replaced by those values alone.
  * - Keys `__proto__`, `constructor`, `prototype` are dropped at every depth (src/layers/merge.ts).
  * - `$ref`s (recursive schemas) are inlined once along each path; where the recursion repeats, `{}`.
- * Assumed: the defaults and the env values are valid where they stand (the client reports them otherwise).
+ * Assumed: the defaults and the env values are valid where they stand (the client reports them otherwise),
+ * and the critical variables are set (an object that env values alone create is required like one the
+ * defaults create; an instance without the variable may take less).
  */
 import { isForbiddenKey } from '../hub/wire.js';
 import { isPlainObject, type PlainObject } from '../layers/paths.js';

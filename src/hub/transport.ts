@@ -27,7 +27,7 @@ export interface TransportSettings {
   random: () => number;
   /** The `x-config-report` header of a request about `service` (fleet reporting, docs/fleet.md), or none. A throw is ignored (the request goes without it). */
   reportHeader?: ((service: string) => string | undefined) | undefined;
-  /** Sees the status and headers of every hub answer to a config request (fleet reporting reads its headers). Must not throw. */
+  /** Sees the status and headers of every hub answer to a config request (fleet reporting reads its headers). A throw is ignored. */
   onAnswer?: ((hubUrl: string, service: string, status: number, headers: Dispatcher.ResponseData['headers']) => void) | undefined;
   /** Sees every `fetchConfig` that ended (not one abandoned by close or its signal), with its duration in seconds (metrics). Must not throw. */
   onFetched?: ((service: string, outcome: FetchOutcome, seconds: number) => void) | undefined;
