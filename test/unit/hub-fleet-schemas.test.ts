@@ -163,11 +163,12 @@ describe('SchemaRegistry', () => {
 });
 
 describe('ConsumerCheck', () => {
-  async function checkFor(groups: { schema_hash: string; instances: number; instance_ids: string[] }[], bodies: object[]) {
+  async function checkFor(groups: { schema_hash: string; instances: number; instance_ids: string[]; held?: boolean }[], bodies: object[]) {
     const t = fakeTable();
     const reg = new SchemaRegistry({ db: t.db });
     for (const b of bodies) await reg.put(schemaHashOf(b), b);
-    const instances = { schemas: async () => groups } as unknown as InstanceRegistry;
+    const held = new Set(t.rows.keys());
+    const instances = { schemas: async () => groups.map((g) => ({ held: held.has(g.schema_hash), ...g })) } as unknown as InstanceRegistry;
     return ConsumerCheck.prepare(instances, reg, 'svc');
   }
 

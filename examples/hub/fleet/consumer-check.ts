@@ -7,14 +7,30 @@ import type { ConfigObject } from '../../../src/hub/wire.js';
 import { HubError } from '../errors.js';
 import type { InstanceRegistry } from './instance-registry.js';
 import { type ConsumerIssue, dedupeIssues, issuesOf } from './issues.js';
-import type { CompiledSchema, SchemaRegistry } from './schema-registry.js';
+import { checkCost, configSize } from './schema-bounds.js';
+import { type CompiledSchema, ISSUE_LIMIT_MESSAGE, MAX_COLLECTED_ISSUES, type SchemaRegistry } from './schema-registry.js';
 
 /** Instance ids listed per consumer at most. */
 export const MAX_INSTANCE_IDS = 20;
-/** Distinct schemas checked per write at most (the ones most instances run); the rest are listed as unknown. */
+/**
+ * Distinct schemas checked per write at most: of the hashes the hub holds, the ones most instances run.
+ * The rest, and hashes the hub does not hold, are listed as unknown.
+ */
 export const MAX_CHECKED_SCHEMAS = 64;
 const MAX_LISTED_HASHES = 200;
 const MAX_UNCHECKED = 100;
+/**
+ * A consumer's check is skipped (listed as unchecked, kind `too-costly`) when its schema's cost (weighted
+ * schema objects applied to one value, schema-bounds.ts) times the config's size (values, and characters
+ * by 16) exceeds this: ≈ 25 ms of validation at worst on the reference machine (docs/fleet.md "Limits").
+ */
+export const MAX_CHECK_COST = 1_000_000;
+
+const TOO_MANY_ISSUES: ConsumerIssue = {
+  path: '',
+  message: `more than ${MAX_COLLECTED_ISSUES} issues: the check stopped`,
+  keyword: 'maxIssues',
+};
 
 export interface ConsumerResult {
   schema_hash: string;
@@ -55,10 +71,14 @@ export class ConsumerCheck {
     this.#unknown = unknown;
   }
 
-  /** Loads the validators of the live consumers of `service` (two queries at most; none are compiled twice). */
+  /**
+   * Loads the validators of the live consumers of `service` (two queries at most; none are compiled
+   * twice). Only hashes the hub holds are ranked for the checked set: reported hashes it does not hold
+   * (anyone with a read key can report any) are listed as unknown and never crowd out known ones.
+   */
   static async prepare(instances: InstanceRegistry, schemas: SchemaRegistry, service: string): Promise<ConsumerCheck> {
     const groups = await instances.schemas(service, { idLimit: MAX_INSTANCE_IDS, groupLimit: MAX_LISTED_HASHES });
-    const checked = groups.slice(0, MAX_CHECKED_SCHEMAS);
+    const checked = groups.filter((g) => g.held).slice(0, MAX_CHECKED_SCHEMAS);
     const compiled = checked.length === 0 ? new Map<string, CompiledSchema>() : await schemas.load(checked.map((g) => g.schema_hash));
     const consumers: Consumer[] = [];
     const unknown: string[] = [];
@@ -79,17 +99,33 @@ export class ConsumerCheck {
   run(config: ConfigObject): ConsumerVerdict {
     const consumers: ConsumerResult[] = [];
     const unchecked: UncheckedPart[] = [];
+    const note = (schema_hash: string, path: string, kind: string) => {
+      if (unchecked.length < MAX_UNCHECKED) unchecked.push({ schema_hash, path, kind });
+    };
+    const size = this.#consumers.length === 0 ? undefined : configSize(config);
     for (const c of this.#consumers) {
-      const ok = c.schema.validate(config);
-      consumers.push({
-        schema_hash: c.schema.hash,
-        instances: c.instances,
-        instance_ids: c.instance_ids,
-        issues: ok ? [] : issuesOf(c.schema.validate.errors),
-      });
-      for (const u of c.schema.unrepresented) {
-        if (unchecked.length < MAX_UNCHECKED) unchecked.push({ schema_hash: c.schema.hash, path: u.path, kind: u.kind });
+      const hash = c.schema.hash;
+      if (size !== undefined && checkCost(c.schema.cost, size) > MAX_CHECK_COST) {
+        // Not run: a schema this costly on a config this large would stall the hub (the client still checks).
+        note(hash, '', 'too-costly');
+        continue;
       }
+      let issues: ConsumerIssue[];
+      try {
+        issues = c.schema.validate(config) ? [] : issuesOf(c.schema.validate.errors);
+      } catch (error) {
+        if (error instanceof Error && error.message === ISSUE_LIMIT_MESSAGE) {
+          // Stopped: the config is that far from what the consumer accepts (or the schema is hostile).
+          issues = [TOO_MANY_ISSUES];
+        } else {
+          // A shape the bounds did not foresee (e.g. a stack overflow in Ajv's code): not checked, never a 500.
+          note(hash, '', 'check-failed');
+          continue;
+        }
+      }
+      consumers.push({ schema_hash: hash, instances: c.instances, instance_ids: c.instance_ids, issues });
+      for (const u of c.schema.unrepresented) note(hash, u.path, u.kind);
+      for (const u of c.schema.hubUnchecked) note(hash, u.path, u.kind);
     }
     return {
       issues: dedupeIssues(consumers.flatMap((c) => c.issues)),

@@ -105,13 +105,22 @@ export interface CountGroup {
   count: number;
 }
 
-/** Live instances per service, grouped by what the summary needs (revision, rejected or not): one query. */
-export async function countGroups(db: SqlExecutor, now: number, unflushed: readonly InstanceRow[], rejectedError: string): Promise<CountGroup[]> {
+/**
+ * Live instances per service, grouped by what the summary needs (revision, rejected or not): one query,
+ * for every service or for `service` only (then `unflushed` may hold that service's rows only).
+ */
+export async function countGroups(
+  db: SqlExecutor,
+  now: number,
+  unflushed: readonly InstanceRow[],
+  rejectedError: string,
+  service: string | null = null,
+): Promise<CountGroup[]> {
   const rows = await db.query<{ service_name: string; revision: number | string | null; last_error: string | null; n: number }>(
     `${LIVE}
      SELECT service_name, revision, CASE WHEN last_error = $4 THEN last_error END AS last_error, count(*)::int AS n
      FROM live GROUP BY 1, 2, 3`,
-    [now, JSON.stringify(unflushed), null, rejectedError],
+    [now, JSON.stringify(unflushed), service, rejectedError],
   );
   return rows.map((r) => ({
     service_name: r.service_name,
@@ -126,9 +135,14 @@ export interface SchemaGroup {
   instances: number;
   /** At most `idLimit`, sorted. */
   instance_ids: string[];
+  /** Whether `config_schemas` holds the schema. */
+  held: boolean;
 }
 
-/** The distinct schema hashes of the live instances of `service`, most instances first. */
+/**
+ * The distinct schema hashes of the live instances of `service`: those `config_schemas` holds first, then
+ * the others, each most instances first (so that hashes nobody uploaded never push held ones past the limit).
+ */
 export async function schemaGroups(
   db: SqlExecutor,
   service: string,
@@ -137,11 +151,14 @@ export async function schemaGroups(
   idLimit: number,
   groupLimit: number,
 ): Promise<SchemaGroup[]> {
-  const rows = await db.query<{ schema_hash: string; n: number; ids: string[] }>(
-    `${LIVE}
-     SELECT schema_hash, count(*)::int AS n, (array_agg(instance_id ORDER BY instance_id))[1:$4::int] AS ids
-     FROM live WHERE schema_hash IS NOT NULL GROUP BY schema_hash ORDER BY n DESC, schema_hash LIMIT $5`,
+  const rows = await db.query<{ schema_hash: string; n: number; ids: string[]; held: boolean }>(
+    `${LIVE},
+     grouped AS (
+       SELECT schema_hash, count(*)::int AS n, (array_agg(instance_id ORDER BY instance_id))[1:$4::int] AS ids
+       FROM live WHERE schema_hash IS NOT NULL GROUP BY schema_hash)
+     SELECT g.schema_hash, g.n, g.ids, EXISTS (SELECT 1 FROM config_schemas s WHERE s.hash = g.schema_hash) AS held
+     FROM grouped g ORDER BY held DESC, g.n DESC, g.schema_hash LIMIT $5`,
     [now, JSON.stringify(unflushed), service, idLimit, groupLimit],
   );
-  return rows.map((r) => ({ schema_hash: r.schema_hash, instances: r.n, instance_ids: r.ids ?? [] }));
+  return rows.map((r) => ({ schema_hash: r.schema_hash, instances: r.n, instance_ids: r.ids ?? [], held: r.held === true }));
 }
