@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { signNotice } from '../../src/hub/notice-signature.js';
 import { ConfigClient, type ConfigClientOptions, type ConfigError, type ServicesMap } from '../../src/index.js';
+import { startTcpProxy } from '../helpers/lab/tcp-proxy.js';
 import { useMswClients } from '../helpers/msw-clients.js';
 
 const HUB = 'http://hub.test';
@@ -120,6 +121,19 @@ describe('refresh, status and error listeners', () => {
     expect(client.status('svc-a')).toMatchObject({ service: 'svc-a', revision: 2, version: 'v2', nats: 'off', stale: false });
   });
 
+  it('a value is fresh for cacheTtlMs from its fetch, however often it is read in between', async () => {
+    hubServing('svc-a', { revision: 1, config: { a: 1 } });
+    const client = makeClient({ cacheTtlMs: 80 });
+    await client.get('svc-a');
+    await sleep(50);
+    await client.get('svc-a');
+    expect(requestsFor('svc-a')).toBe(1);
+    await sleep(50);
+    // 100 ms after the fetch: stale, served at once and refreshed in the background.
+    await expect(client.get('svc-a')).resolves.toEqual({ a: 1 });
+    await waitFor(() => requestsFor('svc-a') === 2, 'the background refresh');
+  });
+
   it('every error listener gets the reports, a throwing one does not stop the others, and unsubscribing works', async () => {
     lab.agent.use(http.get(`${HUB}/api/v1/config/:service`, () => HttpResponse.json({ detail: 'nope' }, { status: 404 })));
     const client = makeClient({});
@@ -182,7 +196,13 @@ describe('hot reload through the shared nats-server', () => {
     const { prefix, service } = unique();
     const state = { revision: 1, config: { v: 1 } };
     hubServing(service, state);
-    const client = makeClient({ services: { [service]: {} }, nats: { servers: SHARED_NATS, subjectPrefix: prefix } });
+    const unused = `${service}-unused`;
+    const logged: string[] = [];
+    const client = makeClient({
+      services: { [service]: {}, [unused]: {} },
+      nats: { servers: SHARED_NATS, subjectPrefix: prefix },
+      logger: { error: (_obj, msg) => logged.push(msg ?? ''), warn: (_obj, msg) => logged.push(msg ?? '') },
+    });
     expect(client.status(service).nats).toBe('off');
     const changes: Array<{ next: unknown; source: string }> = [];
     client.onChange(service, (next, _prev, change) => changes.push({ next, source: change.source }));
@@ -190,12 +210,17 @@ describe('hot reload through the shared nats-server', () => {
     await waitFor(() => client.status(service).nats === 'connected', 'the watcher connected');
     // Anything committed between the first fetch and the subscription was published to nobody.
     await waitFor(() => requestsFor(service) === 2, 'the resync after subscribing');
+    // A notice for a declared service nobody asked for yet: nothing to do, nothing to report.
+    await publish(`${prefix}.${unused}`, { service_name: unused, revision: 1 });
     state.revision = 2;
     state.config = { v: 2 };
-    await publish(`${prefix}.${service}`, { service_name: service, revision: 2 });
+    // Unsigned (no verifyKeys, applyPayload off): its payload is only a hint; the hub's answer is what counts.
+    await publish(`${prefix}.${service}`, { service_name: service, revision: 2, version: 'v2', updated_at: 1_002, config: { v: 'forged' } });
     await waitFor(() => changes.length === 1, 'the change after the notice');
     expect(changes[0]).toEqual({ next: { v: 2 }, source: 'nats' });
     expect(requestsFor(service)).toBe(3);
+    expect(requestsFor(unused)).toBe(0);
+    expect(logged).toEqual([]);
     await client.close();
     expect(client.status(service).nats).toBe('closed');
   });
@@ -235,6 +260,47 @@ describe('hot reload through the shared nats-server', () => {
       ['NOTICE_INVALID', service],
       ['NOTICE_UNVERIFIED', service],
     ]);
+  });
+
+  it('after a reconnect every service with a value is refetched', async () => {
+    const { prefix, service } = unique();
+    hubServing(service, { revision: 1, config: { v: 1 } });
+    const proxy = await startTcpProxy({ target: { port: 4222 } });
+    try {
+      const client = makeClient({
+        services: { [service]: {} },
+        nats: { servers: proxy.url('nats'), subjectPrefix: prefix, connectOptions: { reconnectTimeWait: 10, reconnectJitter: 0 } },
+      });
+      await client.get(service);
+      await waitFor(() => client.status(service).nats === 'connected' && requestsFor(service) === 2, 'subscribed and resynced');
+      proxy.dropConnections();
+      await waitFor(() => requestsFor(service) === 3, 'the resync after the reconnect');
+      expect(client.status(service).nats).toBe('connected');
+      await client.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a watcher that could not connect yet does not resync: one fetch only', async () => {
+    const { prefix, service } = unique();
+    hubServing(service, { revision: 1, config: { v: 1 } });
+    const proxy = await startTcpProxy({ target: { port: 4222 } });
+    try {
+      await proxy.break('reset');
+      const client = makeClient({
+        services: { [service]: {} },
+        nats: { servers: proxy.url('nats'), subjectPrefix: prefix, connectOptions: { reconnectTimeWait: 5_000 } },
+      });
+      await client.get(service);
+      await waitFor(() => proxy.totalConnections >= 1, 'the failed connect');
+      await sleep(50);
+      expect(client.status(service).nats).toBe('connecting');
+      expect(requestsFor(service)).toBe(1);
+      await client.close();
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('one watcher for all services, subscribed to the declared ones only', async () => {
@@ -277,6 +343,24 @@ describe('explain', () => {
   it('before any value: absent, the path normalized', () => {
     const client = makeClient({ services });
     expect(client.explain('svc-x', '.db..host.')).toEqual({ service: 'svc-x', path: 'db.host', layer: 'absent', value: undefined });
+  });
+
+  it('while the first load is still waiting for the hub: absent, for any path, the root included', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    lab.agent.use(
+      http.get(`${HUB}/api/v1/config/:service`, async () => {
+        await held;
+        return HttpResponse.json({ service_name: 'svc-x', config: {}, version: 'v1', updated_at: 1, revision: 1 });
+      }),
+    );
+    const client = makeClient({ services, env: { DB_HOST: 'h', DB_PASSWORD: 'p' } });
+    const loading = client.get('svc-x').catch(() => undefined);
+    await waitFor(() => requestsFor('svc-x') === 1, 'the first fetch in flight');
+    expect(client.explain('svc-x', 'db.host')).toEqual({ service: 'svc-x', path: 'db.host', layer: 'absent', value: undefined });
+    expect(client.explain('svc-x', '')).toEqual({ service: 'svc-x', path: '', layer: 'absent', value: undefined });
+    release();
+    await loading;
   });
 
   it('a leaf: its layer and value; a critical one redacted, with its variable', async () => {

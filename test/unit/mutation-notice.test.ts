@@ -49,6 +49,15 @@ describe('parseNotice: why a payload is refused', () => {
     expect(refusal(s, new Uint8Array([0xc3, 0x28]))).toBe(`notice for ${s}: payload is not JSON`);
   });
 
+  it('bytes that are not UTF-8 are refused, even inside a string where a replacement character would parse', () => {
+    const s = svc();
+    const prefix = new TextEncoder().encode(`{"service_name":"${s}","config":{"s":"`);
+    const suffix = new TextEncoder().encode('"}}');
+    const data = new Uint8Array([...prefix, 0xff, ...suffix]);
+    expect(refusal(s, data)).toBe(`notice for ${s}: payload is not JSON`);
+    expect(parseNotice(s, new Uint8Array([...prefix, ...new TextEncoder().encode('é'), ...suffix])).ok).toBe(true);
+  });
+
   it('keeps the underlying error as the cause', () => {
     const notJson = parseNotice('svc-a', enc('{nope'));
     expect(!notJson.ok && notJson.error.cause).toBeInstanceOf(SyntaxError);
@@ -81,7 +90,7 @@ describe('parseNotice: why a payload is refused', () => {
 describe('parseNotice: the per-service cache', () => {
   it('the same text parses to equal, private copies; a different text is parsed anew', () => {
     const s = svc();
-    const text = enc({ service_name: s, config: { list: [1, { a: 2 }] }, revision: 3 });
+    const text = enc({ service_name: s, config: { list: [1, { a: 2 }], none: null }, version: null, revision: 3 });
     const first = parseNotice(s, text);
     const second = parseNotice(s, text);
     if (!first.ok || !second.ok) throw new Error('refused');
@@ -92,7 +101,8 @@ describe('parseNotice: the per-service cache', () => {
     ((first.notice.config as { list: unknown[] }).list).push('mutated');
     (second.notice.config as Record<string, unknown>).extra = true;
     const third = parseNotice(s, text);
-    expect(third.ok && third.notice.config).toEqual({ list: [1, { a: 2 }] });
+    expect(third.ok && third.notice.config).toEqual({ list: [1, { a: 2 }], none: null });
+    expect(third.ok && third.notice.version).toBeNull();
     const other = parseNotice(s, enc({ service_name: s, revision: 4 }));
     expect(other.ok && other.notice).toEqual({ service_name: s, revision: 4 });
   });

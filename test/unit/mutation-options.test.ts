@@ -259,6 +259,10 @@ describe('unknown keys: refused, with the option probably meant', () => {
     ['pollIntervalMsMsMs', 'pollIntervalMs'],
     ['lo', 'logger'],
     ['hub', 'hubUrl'],
+    // A long key that starts with an option: the prefix rule, not the edit distance, finds it.
+    ['hubUrlxxxxxxxxxxxxxxxx', 'hubUrl'],
+    // A tie (nats and env are both 2 away): the first option listed wins.
+    ['nt', 'nats'],
   ])('%s → %s', (key, meant) => {
     expect(refusal({ hubUrl: HUB, [key]: 1 })).toBe(`unknown option ${JSON.stringify(key)} (did you mean ${JSON.stringify(meant)}?)`);
   });

@@ -89,8 +89,8 @@ describe('write', () => {
 
   it('an invalid service name is refused before anything is written or removed', async () => {
     const store = new SnapshotStore(dir);
-    await expect(store.write(snapshot({ service: '../escape' }))).rejects.toThrow();
-    await expect(store.remove('../escape')).rejects.toThrow();
+    await expect(store.write(snapshot({ service: '../escape' }))).rejects.toThrow(/service name must match/);
+    await expect(store.remove('../escape')).rejects.toThrow(/service name must match/);
     expect(await readdir(dir)).toEqual([]);
   });
 
@@ -144,8 +144,8 @@ describe('read', () => {
   });
 
   it('no file: no snapshot and no problem', async () => {
-    expect(await new SnapshotStore(dir).read(SERVICE)).toEqual({ snapshot: undefined });
-    expect(await new SnapshotStore(join(dir, 'missing')).read(SERVICE)).toEqual({ snapshot: undefined });
+    expect(await new SnapshotStore(dir).read(SERVICE)).toStrictEqual({ snapshot: undefined });
+    expect(await new SnapshotStore(join(dir, 'missing')).read(SERVICE)).toStrictEqual({ snapshot: undefined });
   });
 
   it('a config stored as a JSON string is read as its object, forbidden keys dropped', async () => {
@@ -235,6 +235,19 @@ describe('read', () => {
     const reading = store.read(SERVICE, { signal: later.signal });
     later.abort(reason);
     expect(await reading).toEqual({ snapshot: undefined, problem: expect.objectContaining({ message: 'snapshot read abandoned; ignored', cause: reason }) });
+  });
+
+  it('every read closes its file, whatever it found', async () => {
+    const openFiles = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+    const store = new SnapshotStore(dir, { maxBytes: 100 });
+    await writeFile(file(), body());
+    await store.read(SERVICE);
+    const before = await openFiles();
+    for (const text of [body(), '{"format":1,', body({ service: 'other-service' }), 'x'.repeat(200), body({ config: { x: 'y'.repeat(60) } })]) {
+      await writeFile(file(), text);
+      for (let i = 0; i < 5; i++) await store.read(SERVICE);
+    }
+    expect(await openFiles()).toBe(before);
   });
 
   it('a read that finishes leaves no abort listener behind', async () => {

@@ -201,6 +201,8 @@ describe('retry classification and backoff', () => {
     expect(parseRetryAfter('Wed, 02 Dec 2026 09:59:00 GMT', now)).toBe(0);
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter('3x', now)).toBeUndefined();
+    expect(parseRetryAfter('x3', now)).toBeUndefined();
+    expect(parseRetryAfter('120', now)).toBe(120_000);
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
     expect(parseRetryAfter([], now)).toBeUndefined();
     const fromNow = parseRetryAfter(new Date(Date.now() + 60_000).toUTCString());
@@ -231,6 +233,9 @@ describe('the wire contract', () => {
     const object = { a: { b: 1 } };
     expect(wireConfigSchema.parse(object)).toBe(object);
     expect(wireConfigSchema.parse('{"a":[1]}')).toEqual({ a: [1] });
+    for (const value of [5, true]) expect(issueMessages(wireConfigSchema.safeParse(value))).toContain('config must be a JSON object');
+    expect(wireConfigSchema.safeParse('{nope').error?.issues).toMatchObject([{ code: 'custom', message: 'config is a string that is not valid JSON' }]);
+    expect(wireConfigSchema.safeParse('[1]').error?.issues).toMatchObject([{ code: 'custom', message: 'config string does not encode a JSON object' }]);
     expect(issueMessages(wireConfigSchema.safeParse([1]))).toContain('config must be a JSON object');
     expect(issueMessages(wireConfigSchema.safeParse(null))).toContain('config must be a JSON object');
     expect(issueMessages(wireConfigSchema.safeParse('{nope'))).toContain('config is a string that is not valid JSON');
@@ -250,6 +255,9 @@ describe('the wire contract', () => {
     expect(epochMsSchema.safeParse(-1).success).toBe(false);
     expect(epochMsSchema.safeParse(Number.POSITIVE_INFINITY).success).toBe(false);
     expect(issueMessages(epochMsSchema.safeParse('soon'))).toContain('updated_at is not a timestamp');
+    expect(epochMsSchema.safeParse('soon').error?.issues).toMatchObject([
+      { code: 'invalid_union', errors: [[{ code: 'invalid_type' }], [{ code: 'custom', message: 'updated_at is not a timestamp' }]] },
+    ]);
   });
 
   it('a config document: version defaults to "", revision is coerced to a non-negative integer, extra fields kept', () => {
