@@ -53,7 +53,7 @@ describe.each(STORE_KINDS)('hub fleet: reports, schemas and the fleet view on %s
     });
     expect(cond.status).toBe(304);
     const v = await view(service);
-    expect(v).toMatchObject({ service_name: service, revision: 1, summary: { total: 2, on_latest: 2, behind: 0, rejected: 0 } });
+    expect(v).toMatchObject({ service_name: service, revision: 1, summary: { total: 2, on_latest: 2, behind: 0, rejected: 0 }, truncated: false });
     expect(v.instances).toEqual([
       {
         instance_id: 'v-1',
@@ -108,6 +108,74 @@ describe.each(STORE_KINDS)('hub fleet: reports, schemas and the fleet view on %s
     expect(put.headers['x-config-schema-unknown']).toBeUndefined();
     const again = await call(base, 'GET', `${API}/${polygon}`, { key: KEYS.polygon.key, headers: reportHeader(r) });
     expect(again.headers['x-config-schema-unknown']).toBeUndefined();
+  });
+
+  it('a GET of a service records only that service from the header (and names only its hash unknown); a report POST records every service it lists', async () => {
+    const a = await created('only-a');
+    const b = await created('only-b');
+    const upload = schemaUpload({ type: 'object', title: b });
+    const header = reportHeader(report('g-1', { [a]: {}, [b]: { schema: upload.hash } }));
+    const got = await call(base, 'GET', `${API}/${a}`, { headers: header });
+    expect(got.status).toBe(200);
+    expect(got.headers['x-config-schema-unknown']).toBeUndefined(); // b's hash: b was not asked for
+    // Requests other than the GET of a service record nothing of the header.
+    await call(base, 'GET', `${API}/${b}/instances`, { headers: header });
+    await call(base, 'GET', API, { headers: header });
+    const listed = async (service: string) => (await view(service)).instances.map((i: { instance_id: string }) => i.instance_id);
+    expect([await listed(a), await listed(b)]).toEqual([['g-1'], []]);
+    expect(await call(base, 'POST', `${API}/${a}/instances`, { body: report('g-1', { [a]: {}, [b]: {} }) })).toMatchObject({ status: 202, body: { accepted: 2 } });
+    expect(await listed(b)).toEqual(['g-1']);
+  });
+
+  it('a hash whose upload was refused is not named in x-config-schema-unknown again (for 10 minutes), and is refused again alike', async () => {
+    const service = await created('refused');
+    const broken = schemaUpload({ type: 'nonsense', title: service });
+    const headers = reportHeader(report('n-1', { [service]: { schema: broken.hash } }));
+    expect((await call(base, 'GET', `${API}/${service}`, { headers })).headers['x-config-schema-unknown']).toBe(broken.hash);
+    const first = await call(base, 'PUT', `/api/v1/schemas/${broken.hash}`, { body: broken.body, headers });
+    expect(first).toMatchObject({ status: 400, body: { detail: expect.stringMatching(/does not compile/) } });
+    // The client would upload it again every 30 s while the hash is named: it is not named any more.
+    expect((await call(base, 'GET', `${API}/${service}`, { headers })).headers['x-config-schema-unknown']).toBeUndefined();
+    const again = await call(base, 'PUT', `/api/v1/schemas/${broken.hash}`, { body: broken.body });
+    expect([again.status, again.body]).toEqual([first.status, first.body]);
+    // Not held: listed as unknown by the write check.
+    const dry = await call(base, 'POST', `${API}/${service}/validate`, { body: { a: 1 } });
+    expect(dry.body).toMatchObject({ valid: true, unknown_schemas: [broken.hash] });
+  });
+
+  it('a schema over 64 KiB of canonical JSON (within the 256 KiB body bound) is 413 { detail }, and remembered', async () => {
+    const service = await created('big');
+    const big = schemaUpload({ type: 'object', title: service, description: 'x'.repeat(70 * 1024) });
+    const headers = reportHeader(report('b-1', { [service]: { schema: big.hash } }));
+    expect((await call(base, 'GET', `${API}/${service}`, { headers })).headers['x-config-schema-unknown']).toBe(big.hash);
+    const put = await call(base, 'PUT', `/api/v1/schemas/${big.hash}`, { body: big.body });
+    expect(put).toMatchObject({ status: 413, body: { detail: expect.stringMatching(/more than this hub's 65536/) } });
+    expect((await call(base, 'GET', `${API}/${service}`, { headers })).headers['x-config-schema-unknown']).toBeUndefined();
+  });
+
+  it("/health tells the fleet's state (pending, dropped) and says degraded, with the last flush error, while flushes to config_instances keep failing", async () => {
+    const service = await created('health');
+    await hub.fleet.instances.flush();
+    const ok = await call(base, 'GET', '/health');
+    expect(ok).toMatchObject({ status: 200, body: { status: 'ok', fleet: { pending: 0, dropped: 0 } } });
+    expect(ok.body.fleet).not.toHaveProperty('last_flush_error');
+    await hub.store.sql.query('ALTER TABLE config_instances RENAME TO config_instances_away');
+    try {
+      await call(base, 'POST', `${API}/${service}/instances`, { body: report('h-1', { [service]: {} }) });
+      await hub.fleet.instances.flush();
+      const once = await call(base, 'GET', '/health');
+      expect(once.body).toMatchObject({ status: 'ok', fleet: { pending: 1, last_flush_error: expect.stringMatching(/config_instances/) } });
+      await hub.fleet.instances.flush();
+      await hub.fleet.instances.flush();
+      const failing = await call(base, 'GET', '/health');
+      expect(failing).toMatchObject({ status: 200, body: { status: 'degraded', db: true, fleet: { pending: 1, last_flush_error: expect.stringMatching(/config_instances/) } } });
+    } finally {
+      await hub.store.sql.query('ALTER TABLE config_instances_away RENAME TO config_instances');
+    }
+    await hub.fleet.instances.flush();
+    const back = await call(base, 'GET', '/health');
+    expect(back.body).toMatchObject({ status: 'ok', fleet: { pending: 0, dropped: 0 } });
+    expect(back.body.fleet).not.toHaveProperty('last_flush_error');
   });
 
   it('schema uploads: 201 created, then 200; hash mismatch, non-compiling schema, bad hash and bad shape are 400; over 256 KiB is 413', async () => {

@@ -83,6 +83,23 @@ describe.each(STORE_KINDS)('hub fleet: writes checked against live consumers on 
     expect((await call(base, 'POST', `${API}/${service}`, { body: { anything: 'goes' } })).status).toBe(200);
   });
 
+  it('hashes nobody uploaded (any read key can report them) never crowd held schemas out of the checked set', async () => {
+    const { service, upload } = await servedService('crowd');
+    // 250 hashes the hub does not hold, four live instances each: more than the real consumer's three.
+    await hub.store.sql.query(
+      `INSERT INTO config_instances (service_name, instance_id, host, pid, client_version, revision, source, stale,
+                                     last_error, schema_hash, last_seen, expires_at)
+       SELECT $1, 'flood-' || i, 'h', 1, '0.1.0', 1, 'hub', false, NULL, lpad(to_hex(i / 4), 64, '0'), now(), now() + interval '1 hour'
+       FROM generate_series(0, 999) AS i`,
+      [service],
+    );
+    const refused = await call(base, 'POST', `${API}/${service}`, { body: { operational: { batch_size: 0 } } });
+    expect(refused.status).toBe(422);
+    expect(refused.body.consumers).toEqual([expect.objectContaining({ schema_hash: upload.hash, instances: 3 })]);
+    expect(refused.body.unknown_schemas.length).toBeGreaterThan(100);
+    expect(refused.body.unknown_schemas).not.toContain(upload.hash);
+  });
+
   it('a dry run answers 200 valid or the same 422 as the write, runs the secret check first, and writes nothing', async () => {
     const { service, upload } = await servedService('dry');
     const before = await written(service);

@@ -63,12 +63,12 @@ describe('parseReportHeader', () => {
     expect(checkReport({ ...report(), services })).toMatchObject({ ok: false, reason: expect.stringMatching(/at most 100 services/) });
   });
 
-  it('poll_ms sets the expiry: 3 × poll_ms within [3 s, 3 h], 180 s when 0', () => {
+  it('poll_ms sets the expiry: 3 × poll_ms within [3 s, 1 h], 180 s when 0', () => {
     const expiry = (poll_ms: number) => {
       const parsed = checkReport(report({ poll_ms }));
       return parsed.ok ? parsed.entries[0]!.expiry_ms : undefined;
     };
-    expect([expiry(1000), expiry(100), expiry(0), expiry(60_000), expiry(2 ** 31)]).toEqual([3000, 3000, 180_000, 180_000, 3 * 3_600_000]);
+    expect([expiry(1000), expiry(100), expiry(0), expiry(60_000), expiry(2 ** 31)]).toEqual([3000, 3000, 180_000, 180_000, 3_600_000]);
   });
 
   it('headerSafe keeps reasons printable ASCII and short', () => {

@@ -4,12 +4,20 @@ import { describe, expect, it } from 'vitest';
 import { expiryMs, instanceState, MAX_EXPIRY_MS, MIN_EXPIRY_MS, NO_POLL_EXPIRY_MS, summarize } from '../../examples/hub/fleet/rules.js';
 
 describe('expiryMs', () => {
-  it('is 3 × poll_ms, bounded to [3 s, 3 h], and 180 s for an instance that does not poll', () => {
+  it('caps the expiry window at 1 h: a report cannot make the hub keep an instance longer', () => {
+    expect(MAX_EXPIRY_MS).toBe(3_600_000);
+    expect(expiryMs(24 * 3_600_000)).toBe(3_600_000);
+    expect(expiryMs(2 ** 31)).toBe(3_600_000);
+  });
+
+  it('is 3 × poll_ms, bounded to [3 s, 1 h], and 180 s for an instance that does not poll', () => {
     expect(expiryMs(1000)).toBe(3000);
     expect(expiryMs(20_000)).toBe(60_000);
     expect(expiryMs(999)).toBe(MIN_EXPIRY_MS);
     expect(expiryMs(1)).toBe(MIN_EXPIRY_MS);
     expect(expiryMs(3_600_000)).toBe(MAX_EXPIRY_MS);
+    expect(expiryMs(1_200_000)).toBe(3_600_000);
+    expect(expiryMs(1_200_001)).toBe(3_600_000);
     expect(expiryMs(2 ** 31)).toBe(MAX_EXPIRY_MS);
     expect(expiryMs(0)).toBe(NO_POLL_EXPIRY_MS);
     expect(expiryMs(Number.NaN)).toBe(NO_POLL_EXPIRY_MS);

@@ -8,7 +8,7 @@ import { REPORT_ERROR_HEADER, REPORT_HEADER, SCHEMA_UNKNOWN_HEADER } from '../..
 import type { Principal } from '../auth.js';
 import type { SqlExecutor } from '../store/sql-driver.js';
 import { ConsumerCheck } from './consumer-check.js';
-import { InstanceRegistry } from './instance-registry.js';
+import { FLUSH_FAILURES_DEGRADED, type FleetHealth, InstanceRegistry } from './instance-registry.js';
 import { ReportCache } from './report.js';
 import { SchemaRegistry } from './schema-registry.js';
 
@@ -34,10 +34,14 @@ export class Fleet {
   }
 
   /**
-   * For an API request that passed authentication: records the reported services the caller may read,
-   * and names the schema hashes the hub does not know in `x-config-schema-unknown`. A bad header only
-   * adds `x-config-report-error`. Synchronous (a cached parse and Map updates) unless a hash needs a look
-   * in the table, at most once per hash per recheck interval: then it returns a promise that never rejects.
+   * For an API request that passed authentication: parses the report header (a bad one only adds
+   * `x-config-report-error`). On a `GET` (or `HEAD`) of `/api/v1/config/{service}` it records that
+   * service's entry of the report, if the caller may read it, and names its schema hash in
+   * `x-config-schema-unknown` when the hub does not know it. Nothing else of a header is recorded: the
+   * other services it lists were not asked for (a key could list any it may read, to crowd the views and
+   * checks of others); a report `POST` records the services of its body (routes/fleet.ts).
+   * Synchronous (a cached parse and Map updates) unless the hash needs a look in the table, at most once
+   * per hash per recheck interval: then it returns a promise that never rejects.
    */
   observe(request: FastifyRequest, reply: FastifyReply, principal: Principal | undefined): Promise<void> | undefined {
     const raw = request.headers[REPORT_HEADER];
@@ -48,26 +52,29 @@ export class Fleet {
       reply.header(REPORT_ERROR_HEADER, parsed.reason);
       return undefined;
     }
+    const service = request.method === 'GET' || request.method === 'HEAD' ? configGetService(request.url) : undefined;
+    if (service === undefined || (principal !== undefined && !principal.can('read', service))) return undefined;
+    const fields = parsed.entries.find((e) => e.service_name === service);
+    if (fields === undefined) return undefined;
     const now = Date.now();
-    let hashes: Set<string> | undefined;
-    for (const fields of parsed.entries) {
-      if (principal !== undefined && !principal.can('read', fields.service_name)) continue;
-      this.instances.record(fields, now);
-      if (fields.schema_hash === null) continue;
-      hashes ??= new Set();
-      hashes.add(fields.schema_hash);
-    }
-    if (hashes === undefined) return undefined;
+    this.instances.record(fields, now);
+    if (fields.schema_hash === null) return undefined;
+    const hashes = [fields.schema_hash];
     const first = this.schemas.classify(hashes, now);
     if (first.recheck.length === 0) {
       announceUnknown(reply, first.unknown);
       return undefined;
     }
-    const found = hashes;
     return this.schemas.refresh(first.recheck, now).then(
-      () => announceUnknown(reply, this.schemas.classify(found, now).unknown),
+      () => announceUnknown(reply, this.schemas.classify(hashes, now).unknown),
       (error: unknown) => this.#onError('fleet: checking reported schema hashes failed', error),
     );
+  }
+
+  /** The fleet's state for `/health`: write-behind backlog, dropped ids, failing flushes. */
+  health(): FleetHealth & { degraded: boolean } {
+    const health = this.instances.health();
+    return { ...health, degraded: health.failures >= FLUSH_FAILURES_DEGRADED };
   }
 
   /** The validators of the live consumers of `service`, loaded before a write's transaction. */
@@ -79,6 +86,12 @@ export class Fleet {
   close(): Promise<void> {
     return this.instances.close();
   }
+}
+
+/** `/api/v1/config/{service}` (query aside; a trailing slash allowed) → the service, else undefined. */
+const CONFIG_GET = /^\/api\/v1\/config\/([a-z0-9-]{1,100})\/?(?:\?.*)?$/;
+export function configGetService(url: string): string | undefined {
+  return CONFIG_GET.exec(url)?.[1];
 }
 
 function announceUnknown(reply: FastifyReply, unknown: readonly string[]): void {

@@ -4,6 +4,12 @@
  * ago (so a rejection reaches the database, and the other replicas, within about one interval). Reads
  * merge the table with this replica's unflushed records. A database error while flushing is logged and
  * the records are retried (backing off); it never reaches a request.
+ *
+ * Bounded against a read key that floods it with instance ids: at most `maxPerService` live instances per
+ * service and `maxInstances` in all are recorded by this replica (further new ids are not, and the fleet
+ * view of the service says `truncated`), and at most `maxPending` new ids wait for a flush. A refresh of an
+ * instance this replica already records is never dropped (it replaces its waiting entry, if any): else a
+ * flood of new ids would make live instances expire. Every id not recorded is counted in `dropped`.
  */
 import type { SqlExecutor } from '../store/sql-driver.js';
 import {
@@ -17,7 +23,7 @@ import {
   upsertInstances,
 } from './instance-sql.js';
 import type { InstanceFields } from './report.js';
-import { REJECTED_ERROR } from './rules.js';
+import { MAX_EXPIRY_MS, REJECTED_ERROR } from './rules.js';
 
 export interface InstanceRegistryOptions {
   db: SqlExecutor;
@@ -25,8 +31,12 @@ export interface InstanceRegistryOptions {
   flushIntervalMs?: number | undefined;
   /** Expired rows are deleted after a flush at most this often. @default 60_000 */
   pruneIntervalMs?: number | undefined;
-  /** Unflushed records kept at most (more are dropped until the next flush). @default 20_000 */
+  /** New instances waiting for a flush at most (more new ids are dropped until the next flush). @default 20_000 */
   maxPending?: number | undefined;
+  /** Live instances recorded per service at most (by this replica). @default 10_000 */
+  maxPerService?: number | undefined;
+  /** Live instances recorded in all at most (by this replica). @default 100_000 */
+  maxInstances?: number | undefined;
   /** Instances a fleet view lists at most. @default 10_000 */
   maxViewInstances?: number | undefined;
   now?: (() => number) | undefined;
@@ -40,6 +50,32 @@ interface Sighting {
 
 /** The longest wait between two attempts while the database fails. */
 const MAX_RETRY_MS = 30_000;
+/** Consecutive failed flushes from which `/health` says `degraded`. */
+export const FLUSH_FAILURES_DEGRADED = 3;
+/** When at a cap, expired entries of the index are looked for at most this often. */
+const INDEX_PRUNE_MS = 1000;
+
+/** What `/health` tells of the fleet (docs/fleet.md §5). */
+export interface FleetHealth {
+  /** Records waiting for a flush (or being written). */
+  pending: number;
+  /** Instance ids not recorded since the start (caps, or too many waiting). */
+  dropped: number;
+  /** Consecutive failed flushes. */
+  failures: number;
+  /** The error of the last flush, while flushes fail. */
+  last_flush_error?: string;
+}
+
+/** The fleet view of one service, before it is answered (routes/fleet.ts). */
+export interface FleetView {
+  /** Sorted by id, at most `maxViewInstances`. */
+  instances: InstanceRow[];
+  /** Every live instance, grouped for the summary (the same query as the list route's). */
+  groups: CountGroup[];
+  /** Live instances exist beyond the list, or new ids of the service were not recorded lately (a cap). */
+  truncated: boolean;
+}
 
 const keyOf = (f: InstanceFields): string => `${f.service_name}\u0000${f.instance_id}`;
 
@@ -53,6 +89,8 @@ export class InstanceRegistry {
   readonly #intervalMs: number;
   readonly #pruneIntervalMs: number;
   readonly #maxPending: number;
+  readonly #maxPerService: number;
+  readonly #maxInstances: number;
   readonly #maxView: number;
   readonly #now: () => number;
   readonly #onError: (message: string, error: unknown) => void;
@@ -63,8 +101,15 @@ export class InstanceRegistry {
   #lastFlush = Number.NEGATIVE_INFINITY;
   #lastPrune: number;
   #failures = 0;
+  #lastError: string | undefined;
   #closed = false;
-  /** Records dropped because `maxPending` were waiting. */
+  /** The live instances this replica records: per service, id → expiry (epoch ms). */
+  readonly #index = new Map<string, Map<string, number>>();
+  #indexed = 0;
+  #indexPrunedAt = Number.NEGATIVE_INFINITY;
+  /** Per service, when a new id was last not recorded because of a cap. */
+  readonly #cappedAt = new Map<string, number>();
+  /** Instance ids not recorded (a cap, or `maxPending` new ones waiting). */
   dropped = 0;
   /** Rows written by flushes so far. */
   flushedRows = 0;
@@ -74,28 +119,82 @@ export class InstanceRegistry {
     this.#intervalMs = options.flushIntervalMs ?? 1000;
     this.#pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
     this.#maxPending = options.maxPending ?? 20_000;
+    this.#maxPerService = options.maxPerService ?? 10_000;
+    this.#maxInstances = options.maxInstances ?? 100_000;
     this.#maxView = options.maxViewInstances ?? 10_000;
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError ?? (() => {});
     this.#lastPrune = this.#now();
   }
 
-  /** Records a sighting of one instance for one service (the hot path: a Map lookup, no allocation when known). */
-  record(fields: InstanceFields, now: number = this.#now()): void {
-    if (this.#closed) return;
+  /**
+   * Records a sighting of one instance for one service (the hot path: Map lookups, no allocation when it
+   * waits already). Returns whether it was recorded: a new id beyond a cap, or while `maxPending` new
+   * ones wait, is not (and counted in `dropped`).
+   */
+  record(fields: InstanceFields, now: number = this.#now()): boolean {
+    if (this.#closed) return false;
     const key = keyOf(fields);
-    const known = this.#pending.get(key);
-    if (known !== undefined) {
-      known.fields = fields;
-      known.lastSeen = now;
-      return;
+    const waiting = this.#pending.get(key);
+    if (waiting !== undefined) {
+      waiting.fields = fields;
+      waiting.lastSeen = now;
+      this.#indexSet(fields, now);
+      return true;
     }
-    if (this.#pending.size >= this.#maxPending) {
+    const ids = this.#index.get(fields.service_name);
+    const expires = ids?.get(fields.instance_id);
+    // A new id (to this replica): the caps apply.
+    if ((expires === undefined || expires <= now) && !this.#admit(fields.service_name, ids, now)) {
       this.dropped++;
-      return;
+      return false;
     }
+    this.#indexSet(fields, now);
     this.#pending.set(key, { fields, lastSeen: now });
     this.#schedule(now, this.#intervalMs);
+    return true;
+  }
+
+  #indexSet(fields: InstanceFields, now: number): void {
+    let ids = this.#index.get(fields.service_name);
+    if (ids === undefined) {
+      ids = new Map();
+      this.#index.set(fields.service_name, ids);
+    }
+    if (!ids.has(fields.instance_id)) this.#indexed++;
+    ids.set(fields.instance_id, now + fields.expiry_ms);
+  }
+
+  /** Whether a new id of `service` may be recorded now (pruning expired ones of the index when at a cap). */
+  #admit(service: string, ids: Map<string, number> | undefined, now: number): boolean {
+    if (this.#pending.size >= this.#maxPending) return false;
+    const full = () => (ids?.size ?? 0) >= this.#maxPerService || this.#indexed >= this.#maxInstances;
+    if (full() && now - this.#indexPrunedAt >= INDEX_PRUNE_MS) this.#pruneIndex(now);
+    if (!full()) return true;
+    this.#cappedAt.set(service, now);
+    return false;
+  }
+
+  /** Forgets the expired instances of the index. */
+  #pruneIndex(now: number): void {
+    this.#indexPrunedAt = now;
+    for (const [service, ids] of this.#index) {
+      for (const [id, expires] of ids) {
+        if (expires <= now) {
+          ids.delete(id);
+          this.#indexed--;
+        }
+      }
+      if (ids.size === 0) this.#index.delete(service);
+    }
+    for (const [service, at] of this.#cappedAt) if (now - at >= MAX_EXPIRY_MS) this.#cappedAt.delete(service);
+  }
+
+  /** The fleet's state for `/health`. */
+  health(): FleetHealth {
+    const health: FleetHealth = { pending: this.#pending.size + this.#inflight.size, dropped: this.dropped, failures: this.#failures };
+    if (this.#failures > 0 && this.#lastError !== undefined) health.last_flush_error = this.#lastError;
+    return health;
   }
 
   /** This replica's live records not yet in the table (waiting, or being written), of one service or all. */
@@ -111,15 +210,30 @@ export class InstanceRegistry {
     return [...rows.values()];
   }
 
-  /** The live instances of `service`, sorted by id: the table merged with the unflushed records, newest sighting wins. */
-  async view(service: string, now: number = this.#now()): Promise<InstanceRow[]> {
+  /**
+   * The live instances of `service`, sorted by id (the table merged with the unflushed records, newest
+   * sighting wins), and the counts of all of them. The unflushed records are taken **before** the table is
+   * read: a record flushed meanwhile is then in one or the other (taken after, it could be in neither).
+   */
+  async view(service: string, now: number = this.#now()): Promise<FleetView> {
+    const mine = this.unflushed(now, service);
+    const [stored, groups] = await Promise.all([
+      liveRows(this.#db, service, now, this.#maxView),
+      countGroups(this.#db, now, mine, REJECTED_ERROR, service),
+    ]);
     const byId = new Map<string, InstanceRow>();
-    for (const row of await liveRows(this.#db, service, now, this.#maxView)) byId.set(row.instance_id, row);
-    for (const row of this.unflushed(now, service)) {
-      const stored = byId.get(row.instance_id);
-      if (stored === undefined || stored.last_seen <= row.last_seen) byId.set(row.instance_id, row);
+    for (const row of stored) byId.set(row.instance_id, row);
+    for (const row of mine) {
+      const known = byId.get(row.instance_id);
+      if (known === undefined || known.last_seen <= row.last_seen) byId.set(row.instance_id, row);
     }
-    return [...byId.values()].sort((a, b) => (a.instance_id < b.instance_id ? -1 : a.instance_id > b.instance_id ? 1 : 0)).slice(0, this.#maxView);
+    const instances = [...byId.values()]
+      .sort((a, b) => (a.instance_id < b.instance_id ? -1 : a.instance_id > b.instance_id ? 1 : 0))
+      .slice(0, this.#maxView);
+    const total = groups.reduce((n, g) => n + g.count, 0);
+    const capped = this.#cappedAt.get(service);
+    const truncated = total > instances.length || (capped !== undefined && now - capped < MAX_EXPIRY_MS);
+    return { instances, groups, truncated };
   }
 
   /** Live instances of every service, grouped for the summaries (one query). */
@@ -157,6 +271,12 @@ export class InstanceRegistry {
   }
 
   #startFlush(): Promise<void> {
+    // A flush now replaces the one a timer waits for (else a retry timer of a long backoff, left from
+    // failures before an explicit flush succeeded, would hold back every record after it).
+    if (this.#flushing === undefined && this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     this.#flushing ??= this.#runFlush().finally(() => {
       this.#flushing = undefined;
       if (this.#pending.size > 0) {
@@ -181,8 +301,10 @@ export class InstanceRegistry {
       await upsertInstances(this.#db, rows);
       this.flushedRows += rows.length;
       this.#failures = 0;
+      this.#lastError = undefined;
     } catch (error) {
       this.#failures++;
+      this.#lastError = (error instanceof Error ? error.message : String(error)).slice(0, 200);
       this.#onError('fleet: writing instance reports failed; retrying', error);
       // Back in the queue unless a newer sighting came meanwhile, or it expired while waiting.
       for (const [key, s] of batch) {
@@ -194,6 +316,7 @@ export class InstanceRegistry {
     }
     if (now - this.#lastPrune >= this.#pruneIntervalMs) {
       this.#lastPrune = now;
+      this.#pruneIndex(now);
       await pruneInstances(this.#db, now).catch((error: unknown) => this.#onError('fleet: deleting expired instances failed', error));
     }
   }

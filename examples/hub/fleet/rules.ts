@@ -3,15 +3,19 @@
  * against the current revision.
  */
 
-/** The bounds of an instance's expiry window: 3 s to 3 h. */
+/**
+ * The bounds of an instance's expiry window: 3 s to 1 h. The upper bound is what a report can make the hub
+ * keep: an instance that says it polls once a day (or a read key that floods ids with a huge `poll_ms`)
+ * is forgotten after an hour of silence all the same.
+ */
 export const MIN_EXPIRY_MS = 3_000;
-export const MAX_EXPIRY_MS = 3 * 3_600_000;
+export const MAX_EXPIRY_MS = 3_600_000;
 /** The window of an instance that does not poll (`poll_ms: 0`): 3 × 60 s. */
 export const NO_POLL_EXPIRY_MS = 180_000;
 /** The error code of an instance that rejected the hub's value (and serves an older one). */
 export const REJECTED_ERROR = 'CONFIG_INVALID';
 
-/** An instance expires after 3 × `poll_ms` of silence, bounded to [3 s, 3 h]; 180 s when it does not poll. */
+/** An instance expires after 3 × `poll_ms` of silence, bounded to [3 s, 1 h]; 180 s when it does not poll. */
 export function expiryMs(pollMs: number): number {
   if (!Number.isFinite(pollMs) || pollMs <= 0) return NO_POLL_EXPIRY_MS;
   return Math.min(MAX_EXPIRY_MS, Math.max(MIN_EXPIRY_MS, 3 * pollMs));

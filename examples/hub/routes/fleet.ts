@@ -28,21 +28,23 @@ export const fleetRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app
     const denied = parsed.entries.find((e) => !principal.can('read', e.service_name));
     if (denied !== undefined) throw new HubError(403, `API key '${principal.name}' may not read '${denied.service_name}'`);
     const now = Date.now();
-    for (const fields of parsed.entries) ctx.fleet.instances.record(fields, now);
+    let accepted = 0;
+    // A new instance id beyond the registry's caps is not recorded (instance-registry.ts).
+    for (const fields of parsed.entries) if (ctx.fleet.instances.record(fields, now)) accepted++;
     reply.code(202);
-    return { accepted: parsed.entries.length };
+    return { accepted };
   });
 
   // The fleet view: the live instances (every replica's, through the table, and this one's unflushed).
   app.get('/:service/instances', async (request) => {
     const principal = principalOf(ctx, request);
     const service = serviceParam(request, principal, 'read');
-    const [row, instances] = await Promise.all([ctx.store.get(service), ctx.fleet.instances.view(service)]);
+    const [row, view] = await Promise.all([ctx.store.get(service), ctx.fleet.instances.view(service)]);
     const revision = row?.active ? row.revision : null;
     return {
       service_name: service,
       revision,
-      instances: instances.map((i) => ({
+      instances: view.instances.map((i) => ({
         instance_id: i.instance_id,
         host: i.host,
         pid: i.pid,
@@ -55,7 +57,9 @@ export const fleetRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app
         last_error: i.last_error,
         schema_hash: i.schema_hash,
       })),
-      summary: summarize(instances, revision),
+      // Every live instance (as the list route counts them), not only the ones listed.
+      summary: summarize(view.groups, revision),
+      truncated: view.truncated,
     };
   });
 

@@ -8,6 +8,7 @@ const PING_TIMEOUT_MS = 1500;
  * 200 `ok` / `degraded` (NATS configured but disconnected, or the outbox relay behind: its oldest pending
  * row older than `maxRelayLagMs`, or dead-lettered rows); 503 `unavailable` when the DB is unreachable.
  * `outbox` (additive): `{ pending, dead, lag_ms }`, `null` when the DB did not answer.
+ * `fleet` (additive): `{ pending, dropped, last_flush_error? }`; `degraded` after 3 failed flushes in a row.
  */
 export const healthRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app, { ctx }) => {
   app.get('/health', async (_request, reply) => {
@@ -24,8 +25,10 @@ export const healthRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
     // Without NATS there is no relay: rows stay pending by design, so the outbox says nothing about health.
     const relayBehind =
       ctx.broadcaster.enabled && outbox !== null && (outbox.dead > 0 || outbox.lag_ms > ctx.broadcaster.maxRelayLagMs);
-    const status = !db ? 'unavailable' : (ctx.broadcaster.enabled && !nats) || relayBehind ? 'degraded' : 'ok';
+    // The fleet's write-behind (docs/fleet.md §5): `degraded` while its flushes to config_instances keep failing.
+    const { degraded: fleetFailing, failures: _failures, ...fleet } = ctx.fleet.health();
+    const status = !db ? 'unavailable' : (ctx.broadcaster.enabled && !nats) || relayBehind || fleetFailing ? 'degraded' : 'ok';
     if (!db) reply.code(503).header('retry-after', '2');
-    return { status, store: ctx.store.kind, db, nats, outbox };
+    return { status, store: ctx.store.kind, db, nats, outbox, fleet };
   });
 };
