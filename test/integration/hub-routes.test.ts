@@ -175,6 +175,8 @@ describe.each(STORE_KINDS)('hub routes on %s', (kind: StoreKind) => {
       db: true,
       nats: false,
       outbox: { pending: expect.any(Number), dead: 0, lag_ms: expect.any(Number) },
+      // The fleet's write-behind (docs/fleet.md §5): what waits, what was dropped; no flush error.
+      fleet: { pending: expect.any(Number), dropped: 0 },
     });
   });
 
