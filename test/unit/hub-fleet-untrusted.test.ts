@@ -250,9 +250,21 @@ describe('untrusted schemas: a check that would cost too much is skipped, never 
     expect((await check(branching, deep(30))).unchecked).toEqual([expect.objectContaining({ kind: 'too-costly' })]);
   });
 
-  it('a check that collects more than 10 000 issues stops with one issue (memory bounded), and still rejects', async () => {
+  it('a check that collects more than 5 000 issues stops with one issue (memory bounded), and still rejects', async () => {
     const schema = { required: Array.from({ length: 1000 }, (_, i) => `k${i}`), additionalProperties: { $ref: '#' }, items: { $ref: '#' } };
     const verdict = await check(schema, { a: Array.from({ length: 30 }, () => ({})) });
-    expect(verdict.consumers[0]!.issues).toEqual([{ path: '', message: 'more than 10000 issues: the check stopped', keyword: 'maxIssues' }]);
+    expect(verdict.consumers[0]!.issues).toEqual([{ path: '', message: 'more than 5000 issues: the check stopped', keyword: 'maxIssues' }]);
+  });
+
+  it.each([
+    ['additionalProperties: false', { properties: { a: {} }, additionalProperties: false }],
+    ['propertyNames: false', { propertyNames: false }],
+    ['unevaluatedProperties: false', { properties: { a: {} }, unevaluatedProperties: false }],
+  ])('a closed object (%s) with thousands of extra names stops before an error per name', async (_what, closed) => {
+    const schema = { type: 'object', properties: { m: { type: 'object', ...closed } } };
+    const names = (n: number) => ({ m: Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 1])) });
+    expect((await check(schema, names(50_000))).consumers[0]!.issues).toEqual([expect.objectContaining({ keyword: 'maxIssues' })]);
+    expect((await check(schema, names(3))).consumers[0]!.issues.length).toBeGreaterThan(0);
+    expect((await check(schema, { m: { a: 1 } })).consumers[0]!.issues.length > 0).toBe(closed.propertyNames === false);
   });
 });

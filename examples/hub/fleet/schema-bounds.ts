@@ -268,7 +268,14 @@ export function boundSchema(schema: Record<string, unknown>): BoundedSchema {
         if (key === 'dependentRequired' && isObject(value)) node.weight += valueCount(value);
       }
     }
-    out[ISSUE_BUDGET_KEYWORD] = true;
+    // The budget mark (schema-registry.ts): with the most properties a valid object may have, when
+    // closed, so that a config object with thousands of extra names stops before an error per name.
+    const onlyProperties =
+      out.patternProperties === undefined &&
+      (out.additionalProperties === false || (out.unevaluatedProperties === false && node.inPlace.length === 0 && node.refs.length === 0));
+    const closedNames =
+      out.propertyNames === false ? 0 : onlyProperties ? Object.keys(isObject(out.properties) ? out.properties : {}).length : undefined;
+    out[ISSUE_BUDGET_KEYWORD] = closedNames ?? true;
     // uniqueItems is O(n) in Ajv only for items of a scalar `type`; otherwise it compares every pair.
     if (out.uniqueItems === true) {
       const items = out.items;
