@@ -256,7 +256,7 @@ describe('untrusted schemas: a check that would cost too much is skipped, never 
     expect(verdict.consumers[0]!.issues).toEqual([{ path: '', message: 'more than 5000 issues: the check stopped', keyword: 'maxIssues' }]);
   });
 
-  it.each([
+  it.each<[string, Record<string, unknown>]>([
     ['additionalProperties: false', { properties: { a: {} }, additionalProperties: false }],
     ['propertyNames: false', { propertyNames: false }],
     ['unevaluatedProperties: false', { properties: { a: {} }, unevaluatedProperties: false }],
