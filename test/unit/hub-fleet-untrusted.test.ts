@@ -75,6 +75,13 @@ describe('the hub is never stricter than the zod schema the client checks', () =
     expect(compilePattern('^[\\w-.]+$').flags).toBe('');
   });
 
+  it('a flagless zod regex runs without the u flag, as zod runs it: /^.{2,}$/ accepts an astral character', async () => {
+    const schema = z.object({ s: z.string().regex(/^.{2,}$/) });
+    expect(schema.safeParse({ s: '😀' }).success).toBe(true);
+    expect(await accepts(exported(schema), { s: '😀' })).toBe(true);
+    expect(await accepts(exported(schema), { s: 'a' })).toBe(false);
+  });
+
   it('multipleOf(0.1) accepts 0.3, as zod does (multipleOfPrecision)', async () => {
     const schema = z.object({ n: z.number().multipleOf(0.1) });
     expect(schema.safeParse({ n: 0.3 }).success).toBe(true);

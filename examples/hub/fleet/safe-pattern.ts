@@ -19,16 +19,15 @@ export const MAX_PATTERN_INPUT = 256;
 /** Unbounded quantifiers (`*`, `+`, `{n,}`) a pattern may hold. */
 export const MAX_UNBOUNDED_QUANTIFIERS = 2;
 
-/** Compiles `source` as zod would have run it: with the `u` flag when it is valid so, else without. */
-export function compilePattern(source: string, flags = 'u'): RegExp {
-  try {
-    return new RegExp(source, flags);
-  } catch (error) {
-    if (!flags.includes('u')) throw error;
-    // zod keeps a regex's flags, JSON Schema does not: `/^[\w-.]+$/` is valid only without `u`, and
-    // `\p{…}` (z.emoji()) means something only with it. Still invalid without `u`: Ajv refuses the schema.
-    return new RegExp(source, flags.replace('u', ''));
-  }
+/** Compiles `source` as zod would have run it: without the `u` flag unless the pattern needs it. */
+export function compilePattern(source: string, flags = ''): RegExp {
+  // zod runs a regex with its own flags, which JSON Schema loses, and the client exports flagless regexes
+  // only (src/fleet/schema-export.ts): run them as zod does, without `u` (`/^.{2,}$/` counts UTF-16 code
+  // units there: '😀' passes; with `u` it would not, and the hub would refuse what its consumer accepts).
+  // `\p{…}` and `\u{…}` mean something only under `u` (a raw z.toJSONSchema of z.emoji()): those get it.
+  const unicode = /\\[pPu]\{/.test(source);
+  const own = flags.replace('u', '') + (unicode ? 'u' : '');
+  return new RegExp(source, own);
 }
 
 interface Scan {

@@ -59,8 +59,8 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
  * uploads may share one), and a validator evicted from the cache is removed from Ajv's own cache too.
  * Settings chosen so that the hub is never stricter than the zod schema the client checks:
  * - `multipleOfPrecision: 9`: zod accepts `0.3` for `multipleOf(0.1)` (0.3 / 0.1 is 2.9999999999999996);
- * - patterns run with the `u` flag when they are valid so, else without (`/^[\w-.]+$/` is a valid zod
- *   regex and invalid under `u`; z.emoji()'s `\p{…}` needs it), and never on strings over 256 characters.
+ * - patterns run as zod runs the client's (flagless) regexes: without `u` unless they need it (`\p{…}`,
+ *   safe-pattern.ts compilePattern), and never on strings over 256 characters.
  * `allErrors` (every issue of a consumer) also keeps the generated code flat: without it Ajv nests a block
  * per property, and a schema of 2 000 properties overflows the stack. The errors it collects are bounded
  * by the cost a check may have (consumer-check.ts).
