@@ -17,6 +17,7 @@ import { configRoutes } from './routes/config.js';
 import { authenticateRequest, type RouteContext } from './routes/context.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
+import { docOnlySchemaController, registerOpenApi } from './openapi/plugin.js';
 import { HubMetrics, resolveMetricsOptions } from './metrics/hub-metrics.js';
 import { metricsRoutes } from './metrics/route.js';
 import { historyRoutes } from './routes/history.js';
@@ -219,6 +220,8 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     // services named `rollback` / `history`; the list is served at /api/v1/config and /api/v1/config/ anyway.
     routerOptions: { maxParamLength: 1000 },
     return503OnClosing: true,
+    // Route schemas only document the API (GET /openapi.json): the handlers validate and serialize (openapi/plugin.ts).
+    schemaController: docOnlySchemaController,
     // Fastify's defaults are 0 (never) for both: a client that stalls in its headers or body held a
     // socket and a request forever, and made close() wait for it (issue 10). Node checks these every
     // `connectionsCheckingInterval` (30 s by default): check often enough for the timeout to mean it.
@@ -359,6 +362,8 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     reply.code(404).send({ detail: `no route ${request.method} ${request.url.split('?')[0]}` });
   });
 
+  // First: the document lists every route registered after it (the admin page's files are hidden).
+  await registerOpenApi(server);
   await server.register(healthRoutes, { ctx });
   await server.register(metricsRoutes, { metrics, apiKey: metricsOptions.apiKey });
   await server.register(configRoutes, { ctx, prefix: API_PREFIX });

@@ -79,17 +79,20 @@ export const adminRoutes: FastifyPluginAsync<{ dir?: string }> = async (app, opt
     return reply.type(file.type).send(file.body);
   };
 
+  // Static files, not API: left out of the OpenAPI document (README "OpenAPI").
+  const schema = { hide: true };
   // GET routes answer HEAD too (Fastify's exposeHeadRoutes).
-  app.get('/admin', (request, reply) => send(request, reply, 'index.html'));
-  app.get('/admin/', (request, reply) => send(request, reply, 'index.html'));
+  app.get('/admin', { schema }, (request, reply) => send(request, reply, 'index.html'));
+  app.get('/admin/', { schema }, (request, reply) => send(request, reply, 'index.html'));
   // One segment, matched by exact name against the files loaded above: `..`, `%2F`, nested paths are 404.
-  app.get('/admin/*', (request, reply) => send(request, reply, (request.params as { '*': string })['*']));
+  app.get('/admin/*', { schema }, (request, reply) => send(request, reply, (request.params as { '*': string })['*']));
 
   // Any other method: 405 before a body is read.
   for (const url of ['/admin', '/admin/', '/admin/*']) {
     app.route({
       method: [...OTHER_METHODS],
       url,
+      schema,
       onRequest: async (_request, reply) => {
         securityHeaders(reply).code(405).header('allow', 'GET, HEAD').send({ detail: 'the admin page is read-only: use GET or HEAD' });
         return reply;

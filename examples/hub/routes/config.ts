@@ -8,6 +8,9 @@ import { checkWrite, type ConsumerVerdict, rejecting } from '../fleet/consumer-c
 import { summarize } from '../fleet/rules.js';
 import type { CountGroup } from '../fleet/instance-sql.js';
 import type { WriteCommand } from '../store/types.js';
+import { apiOperation, json, noBody, REQUEST_HEADERS, RESPONSE_HEADERS } from '../openapi/operation.js';
+import { configObject, revisionConflict, serviceList, serviceParams, writeAnswer, writeRefusal } from '../openapi/shapes.js';
+import { configDocumentSchema } from '../../../src/hub/wire.js';
 import type { WriteAction } from '../metrics/hub-metrics.js';
 import {
   documentOf,
@@ -180,8 +183,80 @@ export function requireJson(request: FastifyRequest, allowMergePatch: boolean): 
 
 const listQuerySchema = z.looseObject({});
 
+// The routes' OpenAPI operations (openapi/operation.ts: documentation only, never used to validate).
+const etagHeader = { etag: RESPONSE_HEADERS.etag };
+const writeResponses = {
+  200: json(writeAnswer, 'written (`status` says how); `forced`, `issues`, `consumers` with `?force=true`', etagHeader),
+  412: json(revisionConflict, '`If-Match` names another revision than the current one (`revision`)'),
+  422: json(
+    writeRefusal,
+    'refused, nothing written: secret-looking keys or values (`paths`), or live consumers would reject the result (docs/fleet.md §4)',
+  ),
+};
+const writeHeaders = { 'if-match': REQUEST_HEADERS.ifMatch };
+const docs = {
+  list: apiOperation({
+    operationId: 'listServices',
+    summary: 'The services the key may read',
+    description: 'Also served at `/api/v1/config/`. Each service adds the fleet counts of its live instances.',
+    tags: ['config'],
+    querystring: listQuerySchema,
+    responses: { 200: json(serviceList, 'the services, with their fleet counts') },
+  }),
+  get: apiOperation({
+    operationId: 'getConfig',
+    summary: "A service's config",
+    tags: ['config'],
+    params: serviceParams,
+    headers: { 'if-none-match': REQUEST_HEADERS.ifNoneMatch },
+    responses: {
+      200: json(configDocumentSchema, 'the config document (the hub always sends `config` as an object)', etagHeader),
+      304: noBody('not modified: `If-None-Match` names the current ETag', etagHeader),
+    },
+    errors: [400, 403, 404],
+  }),
+  replace: apiOperation({
+    operationId: 'replaceConfig',
+    summary: "Replace (or create) a service's config",
+    tags: ['config'],
+    params: serviceParams,
+    querystring: writeQuerySchema,
+    headers: writeHeaders,
+    body: { schema: configObject, description: 'the whole new config' },
+    responses: { ...writeResponses, 201: json(writeAnswer, 'created (`status: "created"`)', etagHeader) },
+    errors: [400, 403, 413, 415],
+  }),
+  patch: apiOperation({
+    operationId: 'patchConfig',
+    summary: "Change part of a service's config (RFC 7396 merge patch)",
+    tags: ['config'],
+    params: serviceParams,
+    querystring: writeQuerySchema,
+    headers: writeHeaders,
+    body: {
+      schema: configObject,
+      description: 'a JSON merge patch (`null` removes a key); checked on the merged result',
+      mediaTypes: ['application/merge-patch+json', 'application/json'],
+    },
+    responses: writeResponses,
+    errors: [400, 403, 404, 413, 415],
+  }),
+  delete: apiOperation({
+    operationId: 'deleteConfig',
+    summary: "Delete a service's config (soft: a rollback restores it)",
+    description: 'Every client of the service falls back to its defaults + env: the delete must name the revision it deletes.',
+    tags: ['config'],
+    params: serviceParams,
+    querystring: writeQuerySchema,
+    headers: writeHeaders,
+    requiredHeaders: ['if-match'],
+    responses: { 200: json(writeAnswer, 'deleted (`status: "deleted"`)', etagHeader), 412: writeResponses[412] },
+    errors: [400, 403, 404, 428],
+  }),
+};
+
 export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app, { ctx }) => {
-  app.get('/', async (request) => {
+  app.get('/', { schema: docs.list }, async (request) => {
     const principal = principalOf(ctx, request);
     parseQuery(listQuerySchema, request);
     const [all, groups] = await Promise.all([ctx.store.list(), ctx.fleet.instances.counts()]);
@@ -206,7 +281,7 @@ export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
     };
   });
 
-  app.get('/:service', async (request, reply) => {
+  app.get('/:service', { schema: docs.get }, async (request, reply) => {
     const principal = principalOf(ctx, request);
     const service = serviceParam(request, principal, 'read');
     const row = await ctx.store.get(service);
@@ -216,7 +291,7 @@ export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
     return documentOf(row);
   });
 
-  app.post('/:service', async (request, reply) =>
+  app.post('/:service', { schema: docs.replace }, async (request, reply) =>
     handleWrite(ctx, request, reply, 'updated', (query) => {
       requireJson(request, false);
       const config = requireObject(request.body, 'config');
@@ -225,7 +300,7 @@ export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
     }),
   );
 
-  app.patch('/:service', async (request, reply) =>
+  app.patch('/:service', { schema: docs.patch }, async (request, reply) =>
     handleWrite(ctx, request, reply, 'updated', (query) => {
       requireJson(request, true);
       const patch = requireObject(request.body, 'merge patch');
@@ -236,7 +311,7 @@ export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
 
   // A delete sends every client of the service back to its defaults + env (404 → CONFIG_NOT_FOUND): it
   // must name the revision it deletes (`If-Match: "<revision>"`, or `*` on purpose), never happen by accident.
-  app.delete('/:service', async (request, reply) =>
+  app.delete('/:service', { schema: docs.delete }, async (request, reply) =>
     handleWrite(ctx, request, reply, 'deleted', () => {
       if (request.headers['if-match'] === undefined) {
         throw new HubError(428, 'DELETE needs If-Match: "<revision>" (the ETag of the config it deletes), or If-Match: * on purpose');

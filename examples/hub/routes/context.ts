@@ -67,13 +67,14 @@ export function parseQuery<T extends z.ZodType>(schema: T, request: FastifyReque
 }
 
 export const writeQuerySchema = z.looseObject({
-  version: z.string().min(1).max(20, 'version is at most 20 characters').optional(),
-  change_reason: z.string().max(1000).optional(),
-  updated_by: z.string().max(100).optional(),
+  version: z.string().min(1).max(20, 'version is at most 20 characters').optional().describe('the version label the write stores (kept when absent)'),
+  change_reason: z.string().max(1000).optional().describe('recorded in the audit trail'),
+  updated_by: z.string().max(100).optional().describe('the author, with auth disabled only (otherwise the key\'s name)'),
   /** Commit even when live consumers' schemas reject the result (docs/fleet.md §4); needs `change_reason`. */
   force: z
     .enum(['true', 'false'], "force must be 'true' or 'false'")
     .optional()
+    .describe('`true`: commit even when live consumers would reject the result (needs `change_reason`; docs/fleet.md §4)')
     .transform((v) => v === 'true'),
 });
 

@@ -10,13 +10,49 @@ import { checkReport } from '../fleet/report.js';
 import { summarize } from '../fleet/rules.js';
 import { rejectSecrets, rejectStoredSecrets, requireJson } from './config.js';
 import { principalOf, type RouteContext, serviceParam } from './context.js';
+import { instanceReportSchema } from '../../../src/fleet/wire.js';
+import { apiOperation, json } from '../openapi/operation.js';
+import { configObject, fleetView, reportAccepted, serviceParams, validateAnswer, writeRefusal } from '../openapi/shapes.js';
 
 /** A report request's body bound: the report of 100 services, pretty-printed, fits. */
 export const MAX_REPORT_BODY_BYTES = 64 * 1024;
 
+const docs = {
+  report: apiOperation({
+    operationId: 'reportInstance',
+    summary: 'Report an instance (on a change it applied, or rejected)',
+    description: 'The body is the report of the `x-config-report` header (docs/fleet.md §3); `{service}` must be among its services, and the key must read every one.',
+    tags: ['fleet'],
+    params: serviceParams,
+    body: { schema: instanceReportSchema, description: `the instance report, at most ${MAX_REPORT_BODY_BYTES} bytes` },
+    responses: { 202: json(reportAccepted, 'recorded') },
+    errors: [400, 403, 413, 415],
+  }),
+  view: apiOperation({
+    operationId: 'getInstances',
+    summary: "The fleet view: a service's live instances and what they run",
+    tags: ['fleet'],
+    params: serviceParams,
+    responses: { 200: json(fleetView, 'the live instances, sorted by id, and their counts') },
+    errors: [400, 403],
+  }),
+  validate: apiOperation({
+    operationId: 'validateConfig',
+    summary: "A write's checks without the write (a dry run of a POST)",
+    tags: ['fleet'],
+    params: serviceParams,
+    body: { schema: configObject, description: 'a candidate config, as a POST would send it' },
+    responses: {
+      200: json(validateAnswer, 'every live consumer accepts it (`consumers`: every one checked, `issues: []`)'),
+      422: json(writeRefusal, 'secret-looking keys or values (`paths`), or consumers that would reject it'),
+    },
+    errors: [400, 403, 413, 415],
+  }),
+};
+
 export const fleetRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app, { ctx }) => {
   // The report request: 202 { accepted } with the number of services recorded.
-  app.post('/:service/instances', { bodyLimit: MAX_REPORT_BODY_BYTES }, async (request, reply) => {
+  app.post('/:service/instances', { bodyLimit: MAX_REPORT_BODY_BYTES, schema: docs.report }, async (request, reply) => {
     const principal = principalOf(ctx, request);
     const service = serviceParam(request, principal, 'read');
     requireJson(request, false);
@@ -36,7 +72,7 @@ export const fleetRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app
   });
 
   // The fleet view: the live instances (every replica's, through the table, and this one's unflushed).
-  app.get('/:service/instances', async (request) => {
+  app.get('/:service/instances', { schema: docs.view }, async (request) => {
     const principal = principalOf(ctx, request);
     const service = serviceParam(request, principal, 'read');
     const [row, view] = await Promise.all([ctx.store.get(service), ctx.fleet.instances.view(service)]);
@@ -64,7 +100,7 @@ export const fleetRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app
   });
 
   // A write's checks without the write: the secret checks of a POST, then the consumers'.
-  app.post('/:service/validate', async (request) => {
+  app.post('/:service/validate', { schema: docs.validate }, async (request) => {
     const principal = principalOf(ctx, request);
     const service = serviceParam(request, principal, 'write');
     requireJson(request, false);

@@ -1,4 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { json, publicOperation, RESPONSE_HEADERS } from '../openapi/operation.js';
+import { health } from '../openapi/shapes.js';
 import type { RouteContext } from './context.js';
 
 const PING_TIMEOUT_MS = 1500;
@@ -10,8 +12,21 @@ const PING_TIMEOUT_MS = 1500;
  * `outbox` (additive): `{ pending, dead, lag_ms }`, `null` when the DB did not answer.
  * `fleet` (additive): `{ pending, dropped, last_flush_error? }`; `degraded` after 3 failed flushes in a row.
  */
+const healthDoc = publicOperation({
+  operationId: 'getHealth',
+  summary: 'Whether the hub, its database, NATS and the outbox relay work',
+  tags: ['health'],
+  responses: {
+    200: json(
+      health,
+      '`ok`, or `degraded`: NATS configured but disconnected, the outbox relay behind (its oldest pending row older than 10 s, or dead-lettered rows), or the fleet\'s writes to `config_instances` failing',
+    ),
+    503: json(health, '`unavailable`: the database did not answer (`outbox: null`)', { 'retry-after': RESPONSE_HEADERS.retryAfter }),
+  },
+});
+
 export const healthRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app, { ctx }) => {
-  app.get('/health', async (_request, reply) => {
+  app.get('/health', { schema: healthDoc }, async (_request, reply) => {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
