@@ -13,6 +13,7 @@ import { Broadcaster } from './broadcaster.js';
 import { NoticeSigner } from './notice-signer.js';
 import { HubError, isDbUnavailable } from './errors.js';
 import { Fleet } from './fleet/fleet.js';
+import { adminRoutes } from './routes/admin.js';
 import { configRoutes } from './routes/config.js';
 import { authenticateRequest, type RouteContext } from './routes/context.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -370,7 +371,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
   await server.register(historyRoutes, { ctx, prefix: API_PREFIX });
   await server.register(fleetRoutes, { ctx, prefix: API_PREFIX });
   await server.register(schemaRoutes, { ctx, prefix: '/api/v1' });
-  await server.register((await import('./routes/admin.js')).adminRoutes);
+  await server.register(adminRoutes);
   await server.ready();
   broadcaster.start();
 
