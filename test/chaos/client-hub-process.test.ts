@@ -135,7 +135,8 @@ describe('client against the hub as a child process', () => {
     recordFigure({ row: 'H2', name: 'time to all fresh after SIGCONT', value: Date.now() - resumed, unit: 'ms' });
     expect(staleCount).toBe(fleet.length);
     expect([...errorCodes]).toEqual(['HUB_UNREACHABLE']);
-    expect(maxSockets).toBeLessThanOrEqual(fleet.length * 2);
+    // Per client: the fetch, one retry, and a fleet report request (docs/fleet.md) that the hang caught.
+    expect(maxSockets).toBeLessThanOrEqual(fleet.length * 3);
     expect(slowGets).toBe(0);
     expect(wrong).toBe(0);
     expectLive('H2', 'requests sent into the hung hub (deadlines had something to cut)', requestsIntoTheHang, fleet.length);

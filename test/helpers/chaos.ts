@@ -56,9 +56,14 @@ export interface FetchStats {
 
 const ENDS = new Set(['onComplete', 'onError', 'onResponseEnd', 'onResponseError']);
 
-/** `agent`, counting each request into `stats` until its handler's first completion or error callback. */
+/**
+ * `agent`, counting each config fetch (GET) into `stats` until its handler's first completion or error
+ * callback. The fleet's report requests and schema uploads (POST/PUT, docs/fleet.md) pass uncounted: the
+ * single-flight these counts prove is the config fetch's.
+ */
 export function countingDispatcher(agent: Agent, stats: FetchStats): Dispatcher {
   return agent.compose((dispatch) => (opts, handler) => {
+    if (opts.method !== 'GET') return dispatch(opts, handler);
     stats.total++;
     stats.starts?.push(Date.now());
     stats.inFlight++;
