@@ -7,6 +7,9 @@ import { defineConfig } from 'vitest/config';
 // The model-based tests of the runtime (test/chaos/props-client-runtime-model*.test.ts) need NATS at
 // 127.0.0.1:4222 and take ≈ 24 s per run, i.e. per mutant they cover: opt in with STRYKER_MODEL_TESTS=1.
 const modelTests = process.env.STRYKER_MODEL_TESTS === '1' ? ['test/chaos/props-client-runtime-model*.test.ts'] : [];
+// The fleet schema agreement property (test/unit/fleet-schema-agreement.test.ts) draws 300 schemas by default,
+// ≈ 4 s a run and far more instrumented, for every mutant of src/layers and src/fleet it covers: 50 here.
+const fcRuns = process.env.FC_RUNS || '50';
 
 export default defineConfig({
   test: {
@@ -17,6 +20,7 @@ export default defineConfig({
       'test/unit/hub-{auth,body,merge-patch,nats-auth,secrets}.test.ts',
     ],
     typecheck: { enabled: false },
+    env: { FC_RUNS: fcRuns },
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },
