@@ -15,7 +15,7 @@ import { HubError, isDbUnavailable } from './errors.js';
 import { Fleet } from './fleet/fleet.js';
 import { adminRoutes } from './routes/admin.js';
 import { configRoutes } from './routes/config.js';
-import { authenticateRequest, type RouteContext } from './routes/context.js';
+import { authenticateRequest, documentOf, etag, type RouteContext } from './routes/context.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
 import { docOnlySchemaController, registerOpenApi } from './openapi/plugin.js';
@@ -24,8 +24,10 @@ import { metricsRoutes } from './metrics/route.js';
 import { historyRoutes } from './routes/history.js';
 import { schemaRoutes } from './routes/schemas.js';
 import { loadSeed } from './seed.js';
+import { ChangeFeed } from './store/change-feed.js';
 import { createPgliteStore } from './store/pglite.js';
 import { createPostgresStore } from './store/postgres.js';
+import { ReadCache } from './store/read-cache.js';
 import type { SqlStore } from './store/sql-store.js';
 
 export const API_PREFIX = '/api/v1/config';
@@ -116,6 +118,13 @@ export interface HubOptions {
    * @default unset: /metrics is open (a scrape target on a private network)
    */
   metricsApiKey?: string | undefined;
+  /**
+   * Serve GET / 304 from memory, kept current by a LISTEN on the commits' NOTIFY (migration 006). `false`:
+   * every GET reads the database (what the hub did before issue 13). @default true
+   */
+  readCache?: boolean | undefined;
+  /** How often the LISTEN connection is pinged; a hung database stops the reads from memory within twice this. @default 1_000 */
+  changeFeedPingMs?: number | undefined;
   /** How long /metrics reuses its database reads (outbox stats, instance counts). @default 5_000 */
   metricsCacheMs?: number | undefined;
   /** Services `hub_instances` names; the rest are summed as `service="_other"`. @default 50 */
@@ -266,8 +275,24 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
     onError: (message, error) => server.log.warn({ err: error instanceof Error ? error.message : String(error) }, message),
   });
   const metrics = new HubMetrics({ store, fleet, broadcaster, cacheMs: metricsOptions.cacheMs, maxServices: metricsOptions.maxServices });
+  const reads = new ReadCache({ load: (service) => store.get(service), render: (row) => ({ etag: etag(row), body: JSON.stringify(documentOf(row)) }) });
+  const feed = new ChangeFeed({
+    driver: store,
+    onChange: (notice) => reads.changed(notice),
+    onState: (listening) => {
+      reads.setServing(listening && options.readCache !== false);
+      server.log.info({ listening }, listening ? 'change feed listening: reads from memory' : 'change feed not listening: reads from the database');
+    },
+    pingIntervalMs: options.changeFeedPingMs,
+    pingTimeoutMs: options.changeFeedPingMs,
+    retryDelayMs: [100, 2_000],
+    onError: (message, error) => server.log.warn({ err: error instanceof Error ? error.message : String(error) }, message),
+  });
   const ctx: RouteContext = {
     store,
+    reads,
+    feed,
+    readCacheEnabled: options.readCache !== false,
     broadcaster,
     fleet,
     metrics,
@@ -373,6 +398,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
   await server.register(schemaRoutes, { ctx, prefix: '/api/v1' });
   await server.register(adminRoutes);
   await server.ready();
+  if (options.readCache !== false) await feed.start();
   broadcaster.start();
 
   let closing: Promise<void> | undefined;
@@ -414,6 +440,7 @@ export async function buildHub(options: HubOptions = {}): Promise<Hub> {
           try {
             // The unflushed instance records, before the store goes (a failure is logged, never thrown).
             await fleet.close();
+            await feed.close();
             await broadcaster.close();
           } finally {
             await store.close();

@@ -8,6 +8,7 @@ import { ConfigError, HubHttpError, isConfigError } from '../errors.js';
 import { jsonTextExceedsDepth, MAX_CONFIG_DEPTH, valueExceedsDepth } from '../json-depth.js';
 import type { Logger } from '../logger.js';
 import { REPORT_HEADER } from '../fleet/wire.js';
+import { MIN_REVISION_HEADER } from './wire.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry.js';
 import { type ConfigDocument, configDocumentSchema, errorBodySchema } from './wire.js';
 
@@ -54,6 +55,8 @@ export type FetchResult =
 export interface FetchOptions {
   /** Sent as `If-None-Match` so an unchanged config costs a 304. */
   etag?: string | undefined;
+  /** Sent as `x-config-min-revision`: the revision a notice named (docs/fleet.md §7). */
+  minRevision?: number | undefined;
   /** Called each time every hub has failed one round with a retryable error, before the backoff. */
   onRoundFailed?: (() => void) | undefined;
   /**
@@ -152,7 +155,7 @@ export class HubTransport {
       for (let i = 0; i < hubUrls.length; i++) {
         const index = (this.#preferred + i) % hubUrls.length;
         const hubUrl = hubUrls[index]!;
-        const outcome = await this.#attempt(hubUrl, service, options.etag, signal);
+        const outcome = await this.#attempt(hubUrl, service, options, signal);
         if (!('error' in outcome)) {
           this.#preferred = index;
           return outcome;
@@ -179,7 +182,7 @@ export class HubTransport {
   async #attempt(
     hubUrl: string,
     service: string,
-    etag: string | undefined,
+    { etag, minRevision }: FetchOptions,
     caller: AbortSignal | undefined,
   ): Promise<FetchResult | AttemptFailure> {
     if (this.#closing.signal.aborted) return closedFailure(service);
@@ -188,6 +191,7 @@ export class HubTransport {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#settings.apiKey !== undefined) headers['x-api-key'] = this.#settings.apiKey;
     if (etag !== undefined) headers['if-none-match'] = etag;
+    if (minRevision !== undefined) headers[MIN_REVISION_HEADER] = String(minRevision);
     // Telemetry never blocks delivery: a fleet report that cannot be built leaves the request without it.
     try {
       const report = this.#settings.reportHeader?.(service);

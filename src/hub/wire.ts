@@ -14,6 +14,11 @@ export const SERVICE_NAME_MAX_LENGTH = 100;
 export const VERSION_MAX_LENGTH = 20;
 /** Default NATS subject prefix; the full subject is `<prefix>.<service>`. */
 export const DEFAULT_SUBJECT_PREFIX = 'config.update';
+/**
+ * Request header of a refetch after a notice: the revision the notice named. A hub replica serving from
+ * memory reads its database when what it holds is older (the reference hub, issue 13); others ignore it.
+ */
+export const MIN_REVISION_HEADER = 'x-config-min-revision';
 
 /**
  * Keys no config may carry: they would reach `Object.prototype` through assignment. The hub refuses them

@@ -91,6 +91,8 @@ export class ServiceRuntime {
   #checkedRevision: number | undefined;
   /** The next fetch goes without `If-None-Match`. */
   #unconditional = false;
+  /** The newest revision a notice named since the last fetch began: sent as `x-config-min-revision`. */
+  #heard: number | undefined;
 
   constructor(deps: RuntimeDeps) {
     this.#deps = deps;
@@ -142,6 +144,7 @@ export class ServiceRuntime {
         // The content differs under the same revision (a hub restored and rewritten): the ETag we hold may
         // match the hub's and hide it, so ask without it.
         this.#unconditional = true;
+        this.#hear(notice);
         this.#hint('notice');
       }
       return;
@@ -163,7 +166,18 @@ export class ServiceRuntime {
       }
       return;
     }
+    this.#hear(notice);
     this.#hint('notice');
+  }
+
+  /**
+   * A hub replica that has not yet heard the commit's NOTIFY would answer the refetch from memory with the
+   * revision before it (docs/fleet.md §7): the header makes it read its database instead. A hint only:
+   * the hub's answer is taken whatever it says.
+   */
+  #hear(notice: Notice): void {
+    const revision = notice.revision;
+    if (typeof revision === 'number' && Number.isSafeInteger(revision) && revision > (this.#heard ?? 0)) this.#heard = revision;
   }
 
   onChange(listener: ChangeListener): () => void {
@@ -295,9 +309,11 @@ export class ServiceRuntime {
     // An unconfirmed notice value has no ETag: the hub must answer in full.
     const etag = this.#source === 'notice' || this.#unconditional ? undefined : this.#committed?.hub?.etag;
     this.#unconditional = false;
+    const minRevision = this.#heard;
+    this.#heard = undefined;
     let result: FetchResult;
     try {
-      result = await this.#deps.transport.fetchConfig(this.name, { etag, onRoundFailed, signal: this.#deps.signal });
+      result = await this.#deps.transport.fetchConfig(this.name, { etag, minRevision, onRoundFailed, signal: this.#deps.signal });
     } catch (error) {
       const failure = asConfigError(error, this.name);
       if (failure.code === 'CLIENT_CLOSED' || this.#deps.isClosed()) throw closedError(this.name);

@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildHub, type Hub } from '../../examples/hub/server.js';
 import { dropSchema, TcpProxy, uniqueSchema } from '../helpers/hub-fixtures.js';
 
@@ -19,6 +19,7 @@ describe('hub with its database down (PostgreSQL behind a test-owned proxy, real
       disableAuth: true,
       connectionTimeoutMs: 1000,
       statementTimeoutMs: 1000,
+      changeFeedPingMs: 200,
     });
     url = await hub.listen({ port: 0 });
   });
@@ -39,9 +40,18 @@ describe('hub with its database down (PostgreSQL behind a test-owned proxy, real
     return { status: res.statusCode, headers: res.headers, text: await res.body.text(), ms: Date.now() - started };
   };
 
+  // GET answers from memory while the LISTEN on the commits' NOTIFY works (issue 13): a database that is
+  // gone or hung ends that within the feed's ping (200 ms here), and reads go to the database (503).
+  const untilUnavailable = async (path: string): Promise<number> => {
+    const started = Date.now();
+    await vi.waitFor(async () => expect((await call('GET', path)).status).toBe(503), { timeout: 5000, interval: 20 });
+    return Date.now() - started;
+  };
+
   it('answers 503 with Retry-After and no stack trace while the database is down, and recovers', async () => {
     expect((await call('GET', '/api/v1/config/data-bridge')).status).toBe(200);
     proxy.cut();
+    console.log(`[hub-db-outage] cut: GET from memory ended after ${await untilUnavailable('/api/v1/config/data-bridge')} ms`);
     const results = [
       await call('GET', '/api/v1/config/data-bridge'),
       await call('POST', '/api/v1/config/data-bridge', { a: 1 }),
@@ -72,6 +82,10 @@ describe('hub with its database down (PostgreSQL behind a test-owned proxy, real
   it('answers 503 within its deadlines while the database hangs (accepts, never answers)', async () => {
     expect((await call('GET', '/api/v1/config/tick-aggregator')).status).toBe(200);
     proxy.hang();
+    const ended = await untilUnavailable('/api/v1/config/tick-aggregator');
+    console.log(`[hub-db-outage] hang: GET from memory ended after ${ended} ms`);
+    // The ping (200 ms) unanswered for its timeout (200 ms), plus the 503's own deadline.
+    expect(ended).toBeLessThan(4000);
     const results = await Promise.all([
       call('GET', '/api/v1/config/tick-aggregator'),
       call('POST', '/api/v1/config/tick-aggregator', { a: 1 }),

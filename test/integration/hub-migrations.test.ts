@@ -28,9 +28,10 @@ describe.each(STORE_KINDS)('hub migrations over the original schema on %s', (kin
         '003_outbox.sql',
         '004_outbox_dead_letter.sql',
         '005_fleet.sql',
+        '006_change_notify.sql',
       ]);
       expect(await store.migrate()).toEqual([]); // recorded: skipped
-      expect(await store.migrate({ force: true })).toHaveLength(5); // executed again: a no-op
+      expect(await store.migrate({ force: true })).toHaveLength(6); // executed again: a no-op
 
       const row = await store.get('legacy-service');
       expect(row).toMatchObject({ version: '1.1.0', config: { operational: { batch_size: 150 } }, revision: 1, active: true, tags: ['legacy'] });
@@ -38,7 +39,7 @@ describe.each(STORE_KINDS)('hub migrations over the original schema on %s', (kin
       const triggers = await store.sql.query<{ tgname: string }>(
         `SELECT tgname FROM pg_trigger WHERE tgrelid = 'service_configs'::regclass AND NOT tgisinternal ORDER BY tgname`,
       );
-      expect(triggers.map((t) => t.tgname)).toEqual(['hub_after_delete', 'hub_after_write', 'hub_before_write']);
+      expect(triggers.map((t) => t.tgname)).toEqual(['hub_after_delete', 'hub_after_write', 'hub_before_write', 'hub_notify_change', 'hub_notify_truncate']);
       const overloads = await store.sql.query<{ proname: string; args: string }>(
         `SELECT proname, oidvectortypes(proargtypes) AS args FROM pg_proc
          WHERE proname IN ('rollback_config', 'get_config_history') AND pronamespace = current_schema()::regnamespace ORDER BY proname`,

@@ -126,6 +126,7 @@ describe.each(STORE_KINDS)('hub outbox with a row NATS refuses, on %s', (kind: S
       outbox: { pending: 0, dead: 1, lag_ms: 0 },
       // The fleet's write-behind (docs/fleet.md §5): nothing waits, nothing dropped, no flush error.
       fleet: { pending: 0, dropped: 0 },
+      reads: expect.objectContaining({ source: 'memory', listening: true }),
     });
     expect(reported.some((m) => m.includes('dead-lettered after 5 attempts'))).toBe(true);
 

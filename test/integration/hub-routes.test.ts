@@ -177,6 +177,8 @@ describe.each(STORE_KINDS)('hub routes on %s', (kind: StoreKind) => {
       outbox: { pending: expect.any(Number), dead: 0, lag_ms: expect.any(Number) },
       // The fleet's write-behind (docs/fleet.md §5): what waits, what was dropped; no flush error.
       fleet: { pending: expect.any(Number), dropped: 0 },
+      // The read path (issue 13): from memory while the LISTEN on the commits' NOTIFY works.
+      reads: expect.objectContaining({ source: 'memory', listening: true, feed_lost: 0 }),
     });
   });
 

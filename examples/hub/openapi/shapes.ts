@@ -137,6 +137,20 @@ export const health = z.looseObject({
   fleet: z
     .looseObject({ pending: count, dropped: count, last_flush_error: z.string().optional() })
     .describe('instance records waiting for a write, ids not recorded since the start, the last write error while writes fail'),
+  reads: z
+    .looseObject({
+      source: z.enum(['memory', 'database']),
+      listening: z.boolean(),
+      entries: count,
+      hits: count,
+      misses: count,
+      bypassed: count,
+      invalidations: count,
+      notifications: count,
+      feed_lost: count,
+      last_error: z.string().optional(),
+    })
+    .describe('the read path: GET from memory while the LISTEN on the commits\' NOTIFY works, from the database otherwise (`degraded`)'),
 });
 
 export const openApiDocument = z.looseObject({ openapi: z.string(), info: z.looseObject({}), paths: z.looseObject({}) });

@@ -13,10 +13,10 @@ import { configObject, revisionConflict, serviceList, serviceParams, writeAnswer
 import { configDocumentSchema } from '../../../src/hub/wire.js';
 import type { WriteAction } from '../metrics/hub-metrics.js';
 import {
-  documentOf,
   etag,
   etagMatches,
   ifMatchRevision,
+  minRevisionOf,
   notFound,
   parseQuery,
   principalOf,
@@ -34,6 +34,7 @@ export async function commitWrite(
   forced: () => boolean = () => false,
 ) {
   const started = performance.now();
+  const ticket = ctx.reads.ticket();
   const outcome = await ctx.store.write(command);
   if (outcome.kind === 'conflict') {
     throw new HubError(412, `revision mismatch: If-Match ${command.expectedRevision}, current ${outcome.currentRevision ?? 'none'}`, {
@@ -41,6 +42,8 @@ export async function commitWrite(
     });
   }
   if (outcome.kind === 'not_found') throw new HubError(404, outcome.detail);
+  // Before the broadcast: a client told of the change and reading this replica gets it (read-your-writes).
+  ctx.reads.written(outcome.row, ticket);
   const broadcast = await ctx.broadcaster.publishCommitted(outcome.outboxId);
   ctx.metrics.writeCommitted(command.kind, (performance.now() - started) / 1000);
   const { row } = outcome;
@@ -284,11 +287,12 @@ export const configRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
   app.get('/:service', { schema: docs.get }, async (request, reply) => {
     const principal = principalOf(ctx, request);
     const service = serviceParam(request, principal, 'read');
-    const row = await ctx.store.get(service);
-    if (row === null || !row.active) throw notFound(service);
-    reply.header('etag', etag(row));
-    if (etagMatches(request.headers['if-none-match'], row)) return reply.code(304).send();
-    return documentOf(row);
+    // From memory (store/read-cache.ts): no database round trip while the change feed listens.
+    const doc = await ctx.reads.document(service, minRevisionOf(request));
+    if (doc === null) throw notFound(service);
+    reply.header('etag', doc.etag);
+    if (etagMatches(request.headers['if-none-match'], doc.etag)) return reply.code(304).send();
+    return reply.type('application/json; charset=utf-8').send(doc.body);
   });
 
   app.post('/:service', { schema: docs.replace }, async (request, reply) =>

@@ -1,16 +1,24 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { serviceNameSchema } from '../../../src/hub/wire.js';
+import { MIN_REVISION_HEADER, serviceNameSchema } from '../../../src/hub/wire.js';
 import { type Access, type Authenticator, openPrincipal, type Principal } from '../auth.js';
 import type { Broadcaster } from '../broadcaster.js';
 import { HubError } from '../errors.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { HubMetrics } from '../metrics/hub-metrics.js';
+import type { ChangeFeed } from '../store/change-feed.js';
+import type { ReadCache } from '../store/read-cache.js';
 import type { ConfigRow, Store } from '../store/types.js';
 
 /** What the route plugins share; built once by `buildHub`. */
 export interface RouteContext {
   store: Store;
+  /** GET / 304 from memory, kept current by `feed` (issue 13); every config read of a route goes through it. */
+  reads: ReadCache;
+  /** The LISTEN on `hub_config_changes` that keeps `reads` current. */
+  feed: ChangeFeed;
+  /** `false` when the hub was built with `readCache: false` (the feed is then not started). */
+  readCacheEnabled: boolean;
   broadcaster: Broadcaster;
   /** `undefined` when auth is disabled. */
   authenticator: Authenticator | undefined;
@@ -98,9 +106,9 @@ export function ifMatchRevision(request: FastifyRequest): number | undefined {
 export const etag = (row: { revision: number; updated_at: number }): string => `"${row.revision}-${row.updated_at.toString(36)}"`;
 
 /** `If-None-Match` matches only the exact current ETag (or `*`). */
-export function etagMatches(header: string | undefined, row: { revision: number; updated_at: number }): boolean {
+export function etagMatches(header: string | undefined, current: string): boolean {
   if (header === undefined) return false;
-  const current = etag(row);
+  if (header === current) return true;
   return header.split(',').some((item) => {
     const tag = item.trim().replace(/^W\//, '');
     return tag === '*' || tag === current;
@@ -118,6 +126,17 @@ export function documentOf(row: ConfigRow) {
     active: row.active,
     revision: row.revision,
   };
+}
+
+/**
+ * `x-config-min-revision` (docs/fleet.md §7): the revision a client heard of in a notice. A held row
+ * older than that is read again from the database, so a replica that has not yet heard the commit's
+ * NOTIFY still answers with it. A hint: anything but a plain revision number is ignored.
+ */
+export function minRevisionOf(request: FastifyRequest): number | undefined {
+  const header = request.headers[MIN_REVISION_HEADER];
+  if (typeof header !== 'string' || header.length > 16 || !/^\d+$/.test(header)) return undefined;
+  return Number(header);
 }
 
 export function notFound(service: string): HubError {

@@ -75,7 +75,7 @@ export const fleetRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (app
   app.get('/:service/instances', { schema: docs.view }, async (request) => {
     const principal = principalOf(ctx, request);
     const service = serviceParam(request, principal, 'read');
-    const [row, view] = await Promise.all([ctx.store.get(service), ctx.fleet.instances.view(service)]);
+    const [row, view] = await Promise.all([ctx.reads.get(service), ctx.fleet.instances.view(service)]);
     const revision = row?.active ? row.revision : null;
     return {
       service_name: service,

@@ -11,6 +11,9 @@ const PING_TIMEOUT_MS = 1500;
  * row older than `maxRelayLagMs`, or dead-lettered rows); 503 `unavailable` when the DB is unreachable.
  * `outbox` (additive): `{ pending, dead, lag_ms }`, `null` when the DB did not answer.
  * `fleet` (additive): `{ pending, dropped, last_flush_error? }`; `degraded` after 3 failed flushes in a row.
+ * `reads` (additive): the read path (issue 13): `from_memory` while the change feed listens, `database`
+ * otherwise; `degraded` when the database answers but the feed does not listen (every GET then costs a
+ * query, and an operator must know).
  */
 const healthDoc = publicOperation({
   operationId: 'getHealth',
@@ -42,8 +45,25 @@ export const healthRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (ap
       ctx.broadcaster.enabled && outbox !== null && (outbox.dead > 0 || outbox.lag_ms > ctx.broadcaster.maxRelayLagMs);
     // The fleet's write-behind (docs/fleet.md §5): `degraded` while its flushes to config_instances keep failing.
     const { degraded: fleetFailing, failures: _failures, ...fleet } = ctx.fleet.health();
-    const status = !db ? 'unavailable' : (ctx.broadcaster.enabled && !nats) || relayBehind || fleetFailing ? 'degraded' : 'ok';
+    const cache = ctx.reads.stats();
+    const feed = ctx.feed.health();
+    const reads = {
+      source: cache.serving ? 'memory' : 'database',
+      listening: feed.listening,
+      entries: cache.entries,
+      hits: cache.hits,
+      misses: cache.misses,
+      bypassed: cache.bypassed,
+      invalidations: cache.invalidations,
+      notifications: feed.notifications,
+      feed_lost: feed.lost,
+      ...(feed.last_error === undefined ? {} : { last_error: feed.last_error }),
+    };
+    // Switched off on purpose (readCache: false) is not a fault: only a feed that should listen and does not.
+    const feedDown = ctx.readCacheEnabled && !feed.listening;
+    const status =
+      !db ? 'unavailable' : (ctx.broadcaster.enabled && !nats) || relayBehind || fleetFailing || feedDown ? 'degraded' : 'ok';
     if (!db) reply.code(503).header('retry-after', '2');
-    return { status, store: ctx.store.kind, db, nats, outbox, fleet };
+    return { status, store: ctx.store.kind, db, nats, outbox, fleet, reads };
   });
 };

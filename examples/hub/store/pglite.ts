@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
-import type { SqlDriver, SqlExecutor } from './sql-driver.js';
+import type { ListenSession, SqlDriver, SqlExecutor } from './sql-driver.js';
 import { SqlStore } from './sql-store.js';
 import { assertSchemaName } from './postgres.js';
 
@@ -33,6 +33,24 @@ export async function createPgliteStore(options: PgliteStoreOptions = {}): Promi
     kind: 'pglite',
     ...executor(db),
     transaction: (fn) => db.transaction((tx) => fn(executor(tx))),
+    // One in-process session: the LISTEN shares it (PostgreSQL delivers a session its own notifications),
+    // and it is lost only with the database, which `close()` ends.
+    async listen(channel, handlers): Promise<ListenSession> {
+      const unlisten = await db.listen(channel, (payload) => handlers.onNotify(payload));
+      const schema = (await db.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]!.s;
+      let closed = false;
+      return {
+        schema,
+        ping: async () => {
+          await db.query('SELECT 1');
+        },
+        close: async () => {
+          if (closed || db.closed) return;
+          closed = true;
+          await unlisten();
+        },
+      };
+    },
     async close() {
       if (!db.closed) await db.close();
     },

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { SqlDriver, SqlExecutor } from './sql-driver.js';
+import type { ListenHandlers, ListenSession, SqlDriver, SqlExecutor } from './sql-driver.js';
 import { SqlStore } from './sql-store.js';
 
 export interface PostgresStoreOptions {
@@ -44,6 +44,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       await client.end();
     }
   }
+  const searchPath = options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` };
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.maxConnections ?? 10,
@@ -54,7 +55,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     query_timeout: statementTimeoutMs + 1000,
     idle_in_transaction_session_timeout: statementTimeoutMs * 2,
     application_name: 'central-hub',
-    ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
+    ...searchPath,
   });
   // An idle client that loses its connection emits on the pool; without a listener the process dies.
   pool.on('error', (error) => options.onError?.(error));
@@ -103,9 +104,68 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         client.release(broken);
       }
     },
+    listen: (channel, handlers) =>
+      listenSession(
+        new pg.Client({
+          connectionString: options.connectionString,
+          connectionTimeoutMillis: options.connectionTimeoutMs ?? 3000,
+          // A peer that vanishes without a FIN (a partition) is found by the session's pings; keepalive
+          // makes the kernel notice too.
+          keepAlive: true,
+          application_name: 'central-hub-listen',
+          ...searchPath,
+        }),
+        channel,
+        handlers,
+      ),
     async close() {
       await pool.end();
     },
   };
   return new SqlStore(driver);
+}
+
+const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** A `LISTEN` on a connection of its own (a pooled one loses it on release); see `SqlDriver.listen`. */
+async function listenSession(client: pg.Client, channel: string, handlers: ListenHandlers): Promise<ListenSession> {
+  if (!CHANNEL_PATTERN.test(channel)) throw new TypeError(`channel must match ${CHANNEL_PATTERN}`);
+  let ended = false;
+  const lost = (error: Error): void => {
+    if (ended) return;
+    ended = true;
+    handlers.onLost(error);
+  };
+  // Without an 'error' listener a dropped connection is an uncaught exception that kills the hub.
+  client.on('error', lost);
+  client.on('end', () => lost(new Error('the LISTEN connection ended')));
+  client.on('notification', (message) => {
+    if (!ended && message.channel === channel) handlers.onNotify(message.payload ?? '');
+  });
+  const destroy = (): void => {
+    // end() waits for the server's goodbye, which a hung server never sends: drop the socket as well.
+    void client.end().catch(() => {});
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  };
+  try {
+    await client.connect();
+    await client.query(`LISTEN ${channel}`);
+    const rows = await client.query<{ s: string }>('SELECT current_schema() AS s');
+    const schema = rows.rows[0]!.s;
+    return {
+      schema,
+      ping: async () => {
+        await client.query('SELECT 1');
+      },
+      close: async () => {
+        if (ended) return;
+        ended = true;
+        destroy();
+      },
+    };
+  } catch (error) {
+    ended = true;
+    destroy();
+    throw error;
+  }
 }

@@ -1,6 +1,6 @@
 import type { ConfigObject } from '../../../src/hub/wire.js';
 import { assertMigrated, migrate } from './migrate.js';
-import type { SqlDriver, SqlExecutor } from './sql-driver.js';
+import type { ListenHandlers, ListenSession, SqlDriver, SqlExecutor } from './sql-driver.js';
 import {
   type ConfigRow,
   DEFAULT_OUTBOX_MAX_ATTEMPTS,
@@ -371,6 +371,11 @@ export class SqlStore implements Store {
     );
     const r = rows[0];
     return { pending: Number(r?.pending ?? 0), dead: Number(r?.dead ?? 0), lagMs: r?.lag_ms == null ? 0 : Number(r.lag_ms) };
+  }
+
+  /** A LISTEN session of the driver's (the change feed's, migration 006). */
+  listen(channel: string, handlers: ListenHandlers): Promise<ListenSession> {
+    return this.#db.listen(channel, handlers);
   }
 
   async ping(): Promise<boolean> {
