@@ -42,6 +42,18 @@ interface Entry {
   at: number;
 }
 
+interface LastNotice {
+  /** Clock value when it came. */
+  at: number;
+  /** Clock value of the notice before it (0: none). */
+  before: number;
+  /** `revision:updated_at` it named (`undefined`: not one row's commit). */
+  commit: string | undefined;
+}
+
+const commitKey = (revision: number | null, updatedAt: number | null): string | undefined =>
+  revision === null || updatedAt === null ? undefined : `${revision}:${updatedAt}`;
+
 /** Loads that raced a change are retried this often, then answered uncached (a service written non-stop). */
 const LOAD_ATTEMPTS = 3;
 
@@ -61,8 +73,8 @@ export class ReadCache {
   readonly #maxAgeMs: number;
   readonly #now: () => number;
   readonly #entries = new Map<string, Entry>();
-  /** Clock value of the last notice per service (bounded by the services that exist: notices name rows). */
-  readonly #changedAt = new Map<string, number>();
+  /** The last notice per service (bounded by the services that exist: notices name rows). */
+  readonly #changedAt = new Map<string, LastNotice>();
   #clock = 0;
   #resetAt = 0;
   #serving = false;
@@ -101,7 +113,7 @@ export class ReadCache {
     const held = this.#entries.get(notice.service)?.row;
     // The notice of the row this replica wrote and already holds (read-your-writes): nothing to drop.
     if (held != null && held.revision === notice.revision && held.updated_at === notice.updatedAt) return;
-    this.#changedAt.set(notice.service, ++this.#clock);
+    this.#noteChange(notice.service, commitKey(notice.revision, notice.updatedAt));
     if (this.#entries.delete(notice.service)) this.#invalidations++;
   }
 
@@ -115,11 +127,16 @@ export class ReadCache {
    * notice may be a later commit elsewhere: the next read goes to the database).
    */
   written(row: ConfigRow, ticket: number): void {
-    const raced = this.#racedSince(row.service_name, ticket);
+    const service = row.service_name;
+    const last = this.#changedAt.get(service);
+    const own = commitKey(row.revision, row.updated_at);
+    // The one notice since the write began may be this very commit's (PGlite delivers it before the
+    // write returns): that is no race.
+    const raced = this.#resetAt > ticket || (last !== undefined && last.at > ticket && !(last.commit === own && last.before <= ticket));
     // In-flight loads began before this commit: none of them may install its (older) row.
-    this.#changedAt.set(row.service_name, ++this.#clock);
-    this.#entries.delete(row.service_name);
-    if (this.#serving && !raced) this.#hold(row.service_name, row);
+    this.#noteChange(service, own);
+    this.#entries.delete(service);
+    if (this.#serving && !raced) this.#hold(service, row);
   }
 
   /** The row (`null` when absent). `minRevision`: a held row older than that is read again. */
@@ -172,7 +189,12 @@ export class ReadCache {
   }
 
   #racedSince(service: string, since: number): boolean {
-    return this.#resetAt > since || (this.#changedAt.get(service) ?? 0) > since;
+    return this.#resetAt > since || (this.#changedAt.get(service)?.at ?? 0) > since;
+  }
+
+  #noteChange(service: string, commit: string | undefined): void {
+    const before = this.#changedAt.get(service)?.at ?? 0;
+    this.#changedAt.set(service, { at: ++this.#clock, before, commit });
   }
 
   #hold(service: string, row: ConfigRow | null): Entry {
