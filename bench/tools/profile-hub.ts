@@ -24,7 +24,10 @@ try {
     console.log(`storm of ${n} first gets: ${(performance.now() - t0).toFixed(0)} ms`);
     await Promise.all(clients.map((c) => c.close()));
   }
-  const r = await autocannon({ url: `${hub.url}/api/v1/config/bench-doc`, connections: 50, duration: Number(process.env.SECONDS ?? 5) });
+  // NOT_MODIFIED=1: the 304 path (If-None-Match with the current ETag).
+  const etag = process.env.NOT_MODIFIED ? String((await fetch(`${hub.url}/api/v1/config/bench-doc`)).headers.get('etag')) : undefined;
+  const headers = etag === undefined ? {} : { 'if-none-match': etag };
+  const r = await autocannon({ url: `${hub.url}/api/v1/config/bench-doc`, connections: 50, duration: Number(process.env.SECONDS ?? 5), headers });
   console.log('req/s', r.requests.average, 'p99', r.latency.p99);
   await hub.stop();
 } finally {
