@@ -415,7 +415,6 @@ function report(results: readonly Result[], meta: string): string {
   add('RSS with subscriptions, MiB per node', (r) => r.memory.rssSubsKiB.map((k) => f(k / 1024, 1)).join(' / '));
   add('RSS per connection, KiB (all nodes)', (r) => f(r.memory.perConnectionKiB, 1));
   add('RSS per subscription, bytes (all nodes)', (r) => f(r.memory.perSubscriptionBytes, 0));
-  add('… on one shared subject, bytes', (r) => f(r.memory.sharedSubjectPerSubscriptionBytes, 0));
   add('subscribe all + flush, ms', (r) => f(r.interest.subscribeFlushedMs, 0));
   add('all interest at the publisher node, ms', (r) => (r.nodes > 1 ? f(r.interest.bulkToPublisherNodeMs, 0) : '—'));
   add('one new subscription → first delivery, p50 / p99 ms', (r) => `${f(r.interest.singleNewSubscription.p50)} / ${f(r.interest.singleNewSubscription.p99)}`);
