@@ -37,7 +37,8 @@ export interface ReadCacheStats {
 
 interface Entry {
   row: ConfigRow | null;
-  doc: CachedDocument | null;
+  /** Rendered at the first `document()` of the entry (`get()` callers need only the row); `null`: absent or deleted. */
+  doc?: CachedDocument | null;
   /** `now()` when read. */
   at: number;
 }
@@ -146,7 +147,9 @@ export class ReadCache {
 
   /** The active row as GET serves it (`null`: absent or deleted). */
   async document(service: string, minRevision?: number): Promise<CachedDocument | null> {
-    return (await this.#entry(service, minRevision)).doc;
+    const entry = await this.#entry(service, minRevision);
+    if (entry.doc === undefined) entry.doc = entry.row === null || !entry.row.active ? null : { row: entry.row, ...this.#render(entry.row) };
+    return entry.doc;
   }
 
   stats(): ReadCacheStats {
@@ -209,9 +212,6 @@ export class ReadCache {
   }
 
   #entryOf(row: ConfigRow | null): Entry {
-    const at = this.#now();
-    if (row === null || !row.active) return { row, doc: null, at };
-    const { etag, body } = this.#render(row);
-    return { row, doc: { row, etag, body }, at };
+    return { row, at: this.#now() };
   }
 }
