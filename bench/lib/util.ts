@@ -1,4 +1,5 @@
 /** Small helpers shared by the figures: percentiles, clocks, formatting, bounded waits. */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 export const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
@@ -21,13 +22,31 @@ export interface Dist {
   mean: number;
 }
 
+/** The nearest-rank `q`-quantile (0–1) of samples sorted ascending; NaN when there are none. */
+function rank(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
+}
+
+/** The nearest-rank `q`-quantile (0–1) of a sample, in any order. */
+export function percentile(samples: readonly number[], q: number): number {
+  return rank([...samples].sort((a, b) => a - b), q);
+}
+
 /** Nearest-rank percentiles of a sample (ms or whatever unit the samples have). */
 export function dist(samples: readonly number[]): Dist {
   const s = [...samples].sort((a, b) => a - b);
   const n = s.length;
   if (n === 0) return { n: 0, p50: Number.NaN, p99: Number.NaN, max: Number.NaN, min: Number.NaN, mean: Number.NaN };
-  const at = (q: number) => s[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))]!;
-  return { n, p50: at(0.5), p99: at(0.99), max: s[n - 1]!, min: s[0]!, mean: s.reduce((a, b) => a + b, 0) / n };
+  return { n, p50: rank(s, 0.5), p99: rank(s, 0.99), max: s[n - 1]!, min: s[0]!, mean: s.reduce((a, b) => a + b, 0) / n };
+}
+
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK` on Linux x86-64). */
+export const CLK_TCK = 100;
+
+/** User + system CPU of a process so far, in clock ticks (`/proc/<pid>/stat` fields 14 and 15). Linux only. */
+export function procCpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 export function round(x: number, digits = 2): number {

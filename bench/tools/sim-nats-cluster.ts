@@ -33,7 +33,7 @@ import { noticeKeyIdFor, signNotice } from '../../src/hub/notice-signature.js';
 import { type NatsServerHandle, startNatsCluster, startNatsServer } from '../../test/helpers/lab/nats-server.js';
 import { cleanupLab } from '../../test/helpers/lab/registry.js';
 import { sampleConfig } from '../lib/lab.js';
-import { dist, fmt, log, sleep } from '../lib/util.js';
+import { CLK_TCK, dist, fmt, log, percentile, procCpuTicks, sleep } from '../lib/util.js';
 
 const SERVICES = Number(process.env.SERVICES ?? 1000);
 const INSTANCES = Number(process.env.INSTANCES ?? 10);
@@ -46,7 +46,6 @@ const STRESS_S = Number(process.env.STRESS_S ?? 5);
 const TOPOLOGIES = (process.env.TOPOLOGIES ?? 'cluster,single').split(',').filter((t) => t === 'cluster' || t === 'single');
 const PREFIX = 'config.update';
 const SHARED = 'shared-platform';
-const CLK_TCK = 100; // getconf CLK_TCK on Linux x86-64
 
 const serviceName = (i: number): string => `service-${String(i).padStart(4, '0')}-worker`;
 
@@ -81,11 +80,6 @@ function notice(service: string, revision: number, key: KeyObject = privateKey):
 // ---------------------------------------------------------------------------------------------------
 // /proc readings.
 
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? Number.NaN);
@@ -98,12 +92,12 @@ interface CpuMark {
 }
 
 function markCpu(nodes: readonly NatsServerHandle[]): CpuMark {
-  return { at: performance.now(), ticks: nodes.map((n) => cpuTicks(n.pid)), self: process.cpuUsage() };
+  return { at: performance.now(), ticks: nodes.map((n) => procCpuTicks(n.pid)), self: process.cpuUsage() };
 }
 
 /** CPU since `m`: ms of nats-server CPU per node and in all, this process's, and the wall time. */
 function cpuSince(nodes: readonly NatsServerHandle[], m: CpuMark) {
-  const perNode = nodes.map((n, i) => ((cpuTicks(n.pid) - m.ticks[i]!) * 1000) / CLK_TCK);
+  const perNode = nodes.map((n, i) => ((procCpuTicks(n.pid) - m.ticks[i]!) * 1000) / CLK_TCK);
   const self = process.cpuUsage(m.self);
   return {
     wallMs: performance.now() - m.at,
@@ -154,10 +148,6 @@ function latencies(entries: readonly InFlight[]): { all: number[]; byNode: numbe
   return { all, byNode };
 }
 
-const q = (a: readonly number[], p: number): number => {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? Number.NaN;
-};
 
 // ---------------------------------------------------------------------------------------------------
 
@@ -291,8 +281,8 @@ async function runTopology(topology: 'cluster' | 'single') {
     const lat = latencies(entries).all;
     bursts.push({
       allMs: Math.max(...recv),
-      p99Ms: q(recv, 0.99),
-      p50Ms: q(lat, 0.5),
+      p99Ms: percentile(recv, 0.99),
+      p50Ms: percentile(lat, 0.5),
       perSec: recv.length / (Math.max(...recv) / 1000),
       natsMs: cpu.natsMs,
       selfMs: cpu.selfMs,
@@ -324,9 +314,9 @@ async function runTopology(topology: 'cluster' | 'single') {
     const lat = latencies([entry]);
     lat.byNode.forEach((l, n) => {
       sharedByNode[n] ??= [];
-      sharedByNode[n]!.push(q(l, 0.99));
+      sharedByNode[n]!.push(percentile(l, 0.99));
     });
-    shared.push({ p50Ms: q(lat.all, 0.5), p99Ms: q(lat.all, 0.99), maxMs: Math.max(...lat.all), natsMs: cpu.natsMs, lost: start + SERVICES * INSTANCES - sim.delivered });
+    shared.push({ p50Ms: percentile(lat.all, 0.5), p99Ms: percentile(lat.all, 0.99), maxMs: Math.max(...lat.all), natsMs: cpu.natsMs, lost: start + SERVICES * INSTANCES - sim.delivered });
     await sleep(300);
   }
 
@@ -423,7 +413,7 @@ function report(results: readonly Result[], meta: string): string {
   add('… all subscribers of a message, p50 / p99 ms', (r) => `${f(r.steady.perMessageAll.p50)} / ${f(r.steady.perMessageAll.p99)}`);
   add('… nats-server CPU, % of one core (all nodes)', (r) => f(r.steady.natsCpuPctOfOneCore, 3));
   add('… lost deliveries', (r) => String(r.steady.lost));
-  const med = (a: readonly number[]) => q(a, 0.5);
+  const med = (a: readonly number[]) => percentile(a, 0.5);
   add(`burst of ${SERVICES} notices (${SERVICES * INSTANCES} deliveries): last delivery, median of ${BURSTS} ms`, (r) => f(med(r.bursts.map((b) => b.allMs))));
   add('… 99 % delivered, median ms', (r) => f(med(r.bursts.map((b) => b.p99Ms))));
   add('… deliveries/s, median', (r) => f(med(r.bursts.map((b) => b.perSec)), 0));

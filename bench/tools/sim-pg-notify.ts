@@ -29,7 +29,7 @@ import { loadMigrations } from '../../examples/hub/store/migrate.js';
 import { childPids, startPostgres } from '../../test/helpers/lab/postgres-cluster.js';
 import { cleanupLab } from '../../test/helpers/lab/registry.js';
 import { sampleConfig } from '../lib/lab.js';
-import { dist, fmt, log, sleep } from '../lib/util.js';
+import { CLK_TCK, dist, fmt, log, percentile, procCpuTicks, sleep } from '../lib/util.js';
 
 const SERVICES = Number(process.env.SERVICES ?? 1000);
 const LISTENERS = Number(process.env.LISTENERS ?? 4);
@@ -38,15 +38,13 @@ const STEADY_S = Number(process.env.STEADY_S ?? 10);
 const PHASE_S = Number(process.env.PHASE_S ?? 5);
 const FLEET_ROWS = Number(process.env.FLEET_ROWS ?? 2000);
 const FSYNC = process.env.FSYNC === 'off' ? 'off' : 'on';
-const CLK_TCK = 100;
 const CHANNEL = 'hub_config_changes';
 
 const serviceName = (i: number): string => `service-${String(i).padStart(4, '0')}-worker`;
 
 function ticks(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return procCpuTicks(pid);
   } catch {
     return 0;
   }
@@ -66,10 +64,6 @@ function pgCpu(postmaster: number) {
   };
 }
 
-const q = (a: readonly number[], p: number): number => {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? Number.NaN;
-};
 
 try {
   const loadavg = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -277,7 +271,7 @@ try {
   row(`reads (GET query by primary key, ${WRITERS} connections): reads/s`, fmt(reads / readWall, 0));
   row('… PostgreSQL CPU per read, µs', fmt((readCpuMs * 1000) / reads, 1));
   row(`fleet upsert, ${FLEET_ROWS} rows per flush: rows/s`, fmt(upserted / fleetWall, 0));
-  row('… flush p50 / p99 ms', `${fmt(q(flushMs, 0.5))} / ${fmt(q(flushMs, 0.99))}`);
+  row('… flush p50 / p99 ms', `${fmt(percentile(flushMs, 0.5))} / ${fmt(percentile(flushMs, 0.99))}`);
   row('… PostgreSQL CPU per row, µs', fmt((fleetCpuMs * 1000) / upserted, 1));
   row('… WAL per row, bytes', fmt(fleetWal / upserted, 0));
   row('config_audit_log on disk (table + indexes + TOAST) per row, bytes', fmt(Number(audit.bytes) / Number(audit.n), 0));
