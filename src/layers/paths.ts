@@ -66,17 +66,19 @@ export function withoutPath(root: PlainObject, path: readonly string[]): PlainOb
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  // Loops, not `every` with a closure: this runs over every node of a config at every change.
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((item, i) => deepEqual(item, b[i]));
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
   }
   if (Array.isArray(b)) return false;
   const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
+  if (ka.length !== Object.keys(b).length) return false;
   const bo = b as PlainObject;
   const ao = a as PlainObject;
-  return ka.every((k) => Object.hasOwn(bo, k) && deepEqual(ao[k], bo[k]));
+  for (const k of ka) if (!Object.hasOwn(bo, k) || !deepEqual(ao[k], bo[k])) return false;
+  return true;
 }
 
 /**
@@ -90,25 +92,52 @@ export function changedPaths(prev: unknown, next: unknown, prefix = ''): string[
   return out.sort();
 }
 
-function collectChanges(prev: unknown, next: unknown, prefix: string, out: string[]): void {
+/**
+ * `undefined` when `deepEqual(prev, next)`, else `changedPaths(prev, next)`: both answers of a change in one
+ * walk (a change used to walk the two trees twice, once to compare and once to name the paths).
+ */
+export function changesBetween(prev: unknown, next: unknown): string[] | undefined {
+  const out: string[] = [];
+  if (!collectChanges(prev, next, '', out)) return undefined;
+  return out.sort();
+}
+
+/**
+ * Pushes the changed paths below `prefix` and returns `!deepEqual(prev, next)`. The two differ only where a
+ * key holds `undefined` on one side and is absent on the other: unequal, yet no path to name. A path string
+ * is built only for a key that changed or whose two values are both objects (to walk into).
+ */
+function collectChanges(prev: unknown, next: unknown, prefix: string, out: string[]): boolean {
   // Shared subtrees (e.g. an equal value that kept its identity) cannot differ.
-  if (Object.is(prev, next)) return;
-  if (isPlainObject(prev) && isPlainObject(next)) {
-    for (const key of Object.keys(prev)) {
-      const child = prefix ? `${prefix}.${key}` : key;
-      if (!Object.hasOwn(next, key)) {
-        if (!deepEqual(prev[key], next[key])) out.push(child);
-      } else {
-        collectChanges(prev[key], next[key], child, out);
-      }
-    }
-    for (const key of Object.keys(next)) {
-      if (Object.hasOwn(prev, key)) continue;
-      if (!deepEqual(prev[key], next[key])) out.push(prefix ? `${prefix}.${key}` : key);
-    }
-    return;
+  if (Object.is(prev, next)) return false;
+  if (!isPlainObject(prev) || !isPlainObject(next)) {
+    if (deepEqual(prev, next)) return false;
+    out.push(prefix);
+    return true;
   }
-  if (!deepEqual(prev, next)) out.push(prefix);
+  let differs = false;
+  for (const key of Object.keys(prev)) {
+    const before = prev[key];
+    if (!Object.hasOwn(next, key)) {
+      differs = true;
+      if (!deepEqual(before, next[key])) out.push(prefix ? `${prefix}.${key}` : key);
+      continue;
+    }
+    const after = next[key];
+    if (Object.is(before, after)) continue;
+    if (isPlainObject(before) && isPlainObject(after)) {
+      if (collectChanges(before, after, prefix ? `${prefix}.${key}` : key, out)) differs = true;
+    } else if (!deepEqual(before, after)) {
+      differs = true;
+      out.push(prefix ? `${prefix}.${key}` : key);
+    }
+  }
+  for (const key of Object.keys(next)) {
+    if (Object.hasOwn(prev, key)) continue;
+    differs = true;
+    if (!deepEqual(prev[key], next[key])) out.push(prefix ? `${prefix}.${key}` : key);
+  }
+  return differs;
 }
 
 /** Freezes a JSON value in place, all the way down, so every caller can share one committed value. */

@@ -5,7 +5,7 @@
 import type { z } from 'zod';
 import { ConfigInvalidError, type ConfigIssue } from '../errors.js';
 import type { EnvLayer } from './env.js';
-import { type LayerName, mergeLayers, type Provenance, sanitize } from './merge.js';
+import { type LayerName, mergeLayers, mergeValues, type Provenance, sanitizeOwned } from './merge.js';
 import { deepFreeze, hasPath, isPlainObject, type PlainObject, splitPath, withoutPath } from './paths.js';
 
 export interface ResolveInput {
@@ -27,9 +27,10 @@ export interface Resolved {
    * schema transforms (`z.coerce.date()`, URLs, class instances) make output values incomparable.
    */
   plain: PlainObject;
-  /** The hub layer as applied: sanitized, critical paths removed. */
+  /** The hub layer as applied: sanitized, critical paths removed (the input itself when it needed neither). */
   hub: PlainObject | undefined;
-  provenance: Provenance;
+  /** Computed from the same layers on first read (only `explain()` reads it), then kept. */
+  readonly provenance: Provenance;
   /** Critical paths the hub tried to set; they were dropped. */
   droppedCriticalPaths: string[];
 }
@@ -52,16 +53,46 @@ export function stripCriticalPaths(
   return { hub: out, dropped };
 }
 
+/**
+ * `input.hub` must be the caller's own (a parsed answer, a notice's private copy): it may be frozen in place.
+ * When it carries no forbidden key and no critical path it becomes `hub` as it is, uncopied. The hub layer is
+ * deeply frozen first, so the merged value shares its subtrees wherever defaults and env do not merge into
+ * them: one copy of a config per change is saved, and the final freeze stops at what is frozen already.
+ */
 export function resolveConfig(input: ResolveInput): Resolved {
-  const { hub, dropped } = stripCriticalPaths(input.hub && sanitize(input.hub), input.criticalPaths);
+  const stripped = stripCriticalPaths(input.hub && sanitizeOwned(input.hub), input.criticalPaths);
+  const hub = stripped.hub && deepFreeze(stripped.hub);
+  const dropped = stripped.dropped;
   const layers: Array<readonly [LayerName, PlainObject | undefined]> = [
     ['defaults', input.defaults],
     ['hub', hub],
     ['env', input.env.values],
   ];
-  const merged = mergeLayers(layers);
-  const value = validate(input.service, input.schema, merged.value, input.env.missing);
-  return { value: deepFreeze(value), plain: merged.value, hub, provenance: merged.provenance, droppedCriticalPaths: dropped };
+  const plain = mergeValues(layers, 'hub');
+  const value = deepFreeze(validate(input.service, input.schema, plain, input.env.missing));
+  return new ResolvedLayers(value, plain, hub, dropped, layers);
+}
+
+/** A class rather than a literal with a getter: a literal with an accessor is slow to create, at every change. */
+class ResolvedLayers implements Resolved {
+  readonly #layers: ReadonlyArray<readonly [LayerName, PlainObject | undefined]>;
+  #provenance: Provenance | undefined;
+
+  constructor(
+    readonly value: unknown,
+    readonly plain: PlainObject,
+    readonly hub: PlainObject | undefined,
+    readonly droppedCriticalPaths: string[],
+    layers: ReadonlyArray<readonly [LayerName, PlainObject | undefined]>,
+  ) {
+    this.#layers = layers;
+  }
+
+  get provenance(): Provenance {
+    // The same merge again, recording where every leaf came from: paid by `explain()`, not by every change.
+    this.#provenance ??= mergeLayers(this.#layers).provenance;
+    return this.#provenance;
+  }
 }
 
 /** The unset environment variable behind an issue at `path` (at, above or below a critical path). */

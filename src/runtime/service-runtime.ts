@@ -10,7 +10,7 @@ import type { FetchResult, HubTransport } from '../hub/transport.js';
 import { type MetricsEvent, metricsEvent } from '../metrics/metrics-event.js';
 import type { Notice } from '../hub/wire.js';
 import type { Provenance } from '../layers/merge.js';
-import { changedPaths, deepEqual, type PlainObject } from '../layers/paths.js';
+import { changesBetween, type PlainObject } from '../layers/paths.js';
 import type { Resolved } from '../layers/resolve.js';
 import type { ResolvedOptions, ServiceDefinition } from '../options.js';
 import type { SnapshotStore } from '../snapshot/file-store.js';
@@ -50,7 +50,7 @@ export interface Committed {
   value: unknown;
   plain: PlainObject;
   promise: Promise<unknown>;
-  provenance: Provenance;
+  readonly provenance: Provenance;
   hub: HubLayer | undefined;
   droppedCriticalPaths: string[];
 }
@@ -389,14 +389,16 @@ export class ServiceRuntime {
     if (plan.commit) {
       const { resolved, hub, source } = plan.commit;
       const prev = this.#committed;
-      const same = prev !== undefined && deepEqual(prev.plain, resolved.plain);
+      // One walk says whether the merged JSON changed and where (undefined: equal).
+      const paths = prev === undefined ? undefined : changesBetween(prev.plain, resolved.plain);
+      const same = prev !== undefined && paths === undefined;
       // An equal value keeps its identity, so callers holding it see no churn.
       const value = same ? prev.value : resolved.value;
       const promise = same ? prev.promise : Promise.resolve(value);
       this.#committed = commitOf(resolved, value, promise, hub, plan.commit.droppedCriticalPaths);
       this.#commits++;
-      if (prev && !same) {
-        change = { changedPaths: changedPaths(prev.plain, resolved.plain), revision: hub?.revision, version: hub?.version, updatedAt: hub?.updatedAt, source };
+      if (paths !== undefined) {
+        change = { changedPaths: paths, revision: hub?.revision, version: hub?.version, updatedAt: hub?.updatedAt, source };
       }
     }
     if (plan.servedFrom) this.#source = plan.servedFrom;
@@ -425,7 +427,29 @@ export class ServiceRuntime {
 }
 
 function commitOf(resolved: Resolved, value: unknown, promise: Promise<unknown>, hub: HubLayer | undefined, dropped: string[]): Committed {
-  return { value, plain: resolved.plain, promise, provenance: resolved.provenance, hub, droppedCriticalPaths: dropped };
+  return new CommittedValue(resolved, value, promise, hub, dropped);
+}
+
+/** A class rather than a literal with a getter: a literal with an accessor is slow to create, at every commit. */
+class CommittedValue implements Committed {
+  readonly plain: PlainObject;
+  readonly #resolved: Resolved;
+
+  constructor(
+    resolved: Resolved,
+    readonly value: unknown,
+    readonly promise: Promise<unknown>,
+    readonly hub: HubLayer | undefined,
+    readonly droppedCriticalPaths: string[],
+  ) {
+    this.plain = resolved.plain;
+    this.#resolved = resolved;
+  }
+
+  /** Read through: the provenance is computed when `explain()` first asks, not at every commit. */
+  get provenance(): Provenance {
+    return this.#resolved.provenance;
+  }
 }
 
 function closedError(service: string): ConfigError {

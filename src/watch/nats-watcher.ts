@@ -10,7 +10,7 @@ import { ConfigError } from '../errors.js';
 import { DEFAULT_SUBJECT_PREFIX, type Notice, serviceNameSchema, subjectFor } from '../hub/wire.js';
 import { type Logger, safeLogger } from '../logger.js';
 import { raceTimeout } from '../timeout.js';
-import { DEFAULT_MAX_NOTICE_BYTES, type NoticeVerifier, noticeVerifier, parseNotice } from './notice.js';
+import { DEFAULT_MAX_NOTICE_BYTES, type NoticeVerifier, noticeVerifier, parseSharedNotice } from './notice.js';
 
 export type NatsState = 'off' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
@@ -55,7 +55,8 @@ export interface NatsWatcherOptions {
   verifyKeys?: Readonly<Record<string, string | KeyObject>> | undefined;
   /**
    * A validated notice for a watched service. Duplicate or older notices are delivered too: the caller
-   * compares revisions. `verified`: it carries a valid signature of one of `verifyKeys`.
+   * compares revisions. `verified`: it carries a valid signature of one of `verifyKeys`. The notice is deeply
+   * frozen and shared with every other receiver of the same message in the process: read it, never change it.
    */
   onNotice: (service: string, notice: Notice, verified: boolean) => void;
   /**
@@ -291,7 +292,8 @@ export class NatsWatcher {
   }
 
   #handle(service: string, data: Uint8Array): void {
-    const result = parseNotice(service, data, this.#maxNoticeBytes, this.#verifier);
+    // The shared, frozen notice: one parse and one signature check per message, however many subscriptions.
+    const result = parseSharedNotice(service, data, this.#maxNoticeBytes, this.#verifier);
     if (result.ok) {
       const unverified = result.unverified;
       if (unverified !== undefined) {

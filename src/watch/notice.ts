@@ -9,6 +9,8 @@ import { ConfigError } from '../errors.js';
 import { loadNoticePublicKey, NOTICE_KEY_ID_PATTERN, type NoticeSignatureCheck, verifyNoticeSignature } from '../hub/notice-signature.js';
 import { type Notice, noticeSchema } from '../hub/wire.js';
 import { jsonTextExceedsDepth as jsonNestingExceeds } from '../json-depth.js';
+import { deepFreeze } from '../layers/paths.js';
+import { type CachedNotice, findByBytes, findByText, remember } from './notice-cache.js';
 
 /** 1 MiB: far above any real config, low enough that a hostile publisher cannot make us parse megabytes. */
 export const DEFAULT_MAX_NOTICE_BYTES = 1_048_576;
@@ -33,7 +35,7 @@ export type NoticeParseResult =
 /** The hub's public keys by key id, prepared once (`noticeVerifier`) and shared by every parse. */
 export interface NoticeVerifier {
   readonly keys: ReadonlyMap<string, KeyObject>;
-  /** Key id → SPKI DER (base64) of its key: remembers which keys verified a cached text. */
+  /** Key id → SPKI DER (base64) of its key: names the key a cached text was checked with. */
   readonly fingerprints: ReadonlyMap<string, string>;
 }
 
@@ -67,23 +69,36 @@ export function noticeVerifier(verifyKeys: Readonly<Record<string, string | KeyO
 // `fatal` so that bytes which are not UTF-8 are rejected instead of silently becoming U+FFFD.
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/**
- * The last valid notice of each service, by its text. Every client of a process that shares a NATS
- * connection gets its own copy of the same message (bench figure 3: 200 subscriptions per connection), so
- * the JSON parse and schema check run once per message instead of once per subscription. Callers always
- * get a private copy: one caller mutating its notice never reaches another.
- */
-interface CachedNotice {
-  text: string;
-  notice: Notice;
-  /** The JSON as received (never handed out): what the signature covers. */
-  raw: Record<string, unknown>;
-  /** Fingerprints of the keys that verified this text: one Ed25519 verify per message, not per subscription. */
-  verifiedBy: Set<string>;
-}
-const lastValid = new Map<string, CachedNotice>();
+let signatureChecks = 0;
 
+/**
+ * How many signature checks this process has run (`verifyNoticeSignature` calls: canonical JSON + Ed25519).
+ * One per distinct message and key, however many subscriptions receive it: what tests and the bench count.
+ */
+export function noticeSignatureChecks(): number {
+  return signatureChecks;
+}
+
+/**
+ * A validated notice as a private copy (one caller changing it never reaches another): the JSON parse, the
+ * schema check and the signature check run once per distinct message (`notice-cache.ts`).
+ */
 export function parseNotice(
+  service: string,
+  data: Uint8Array,
+  maxBytes: number = DEFAULT_MAX_NOTICE_BYTES,
+  verifier?: NoticeVerifier,
+): NoticeParseResult {
+  const result = parseSharedNotice(service, data, maxBytes, verifier);
+  return result.ok ? { ...result, notice: copyJson(result.notice) } : result;
+}
+
+/**
+ * As `parseNotice`, but the notice is the cached one, deeply frozen and shared by every caller that receives
+ * the same message: no copy per subscription. For callers that only read it (the watcher → the runtime, which
+ * keeps parts of it, frozen as they are).
+ */
+export function parseSharedNotice(
   service: string,
   data: Uint8Array,
   maxBytes: number = DEFAULT_MAX_NOTICE_BYTES,
@@ -92,7 +107,7 @@ export function parseNotice(
   try {
     const parsed = parse(service, data, maxBytes);
     if (!parsed.ok) return parsed;
-    return { ...checkSignature(service, parsed.entry, verifier), notice: parsed.notice };
+    return { ...checkSignature(service, parsed.entry, verifier), notice: parsed.entry.notice };
   } catch (error) {
     // Not expected (every step below is bounded); the promise is "never throws", so keep it.
     return invalidNotice(service, 'payload could not be parsed', error);
@@ -106,42 +121,54 @@ function invalidNotice(service: string, message: string, cause?: unknown): { ok:
   };
 }
 
-type Parsed = { ok: true; notice: Notice; entry: CachedNotice } | { ok: false; error: ConfigError };
+type Parsed = { ok: true; entry: CachedNotice } | { ok: false; error: ConfigError };
 
 function parse(service: string, data: Uint8Array, maxBytes: number): Parsed {
-  const invalid = (message: string, cause?: unknown): Parsed => invalidNotice(service, message, cause);
-  const tooDeep = (): Parsed => invalid(`config is nested deeper than ${MAX_NOTICE_CONFIG_DEPTH} levels`);
   if (data.byteLength > maxBytes) {
-    return invalid(`payload is ${data.byteLength} bytes, above the ${maxBytes}-byte limit`);
+    return invalidNotice(service, `payload is ${data.byteLength} bytes, above the ${maxBytes}-byte limit`);
   }
+  const same = findByBytes(service, data);
+  if (same !== undefined) return { ok: true, entry: same };
   let text: string;
   let raw: unknown;
   try {
     text = decoder.decode(data);
-    const cached = lastValid.get(service);
-    if (cached !== undefined && cached.text === text) return { ok: true, notice: copyJson(cached.notice), entry: cached };
+    const cached = findByText(service, text);
+    if (cached !== undefined) return { ok: true, entry: cached };
     // Before anything recursive (the schema, copyJson, the client's merge) sees the value.
-    if (jsonNestingExceeds(text, MAX_NOTICE_CONFIG_DEPTH + 1)) return tooDeep();
+    if (jsonNestingExceeds(text, MAX_NOTICE_CONFIG_DEPTH + 1)) return tooDeep(service);
     raw = JSON.parse(text);
   } catch (error) {
-    return invalid('payload is not JSON', error);
+    return invalidNotice(service, 'payload is not JSON', error);
   }
   // Older hubs send `config` as a JSON-encoded string, which the schema parses: bound it the same way.
   const config = typeof raw === 'object' && raw !== null ? (raw as { config?: unknown }).config : undefined;
-  if (typeof config === 'string' && jsonNestingExceeds(config, MAX_NOTICE_CONFIG_DEPTH)) return tooDeep();
+  if (typeof config === 'string' && jsonNestingExceeds(config, MAX_NOTICE_CONFIG_DEPTH)) return tooDeep(service);
   const parsed = noticeSchema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     const where = first && first.path.length > 0 ? `${first.path.join('.')}: ` : '';
-    return invalid(`payload does not match the notice schema (${where}${first?.message ?? 'invalid'})`, parsed.error);
+    return invalidNotice(service, `payload does not match the notice schema (${where}${first?.message ?? 'invalid'})`, parsed.error);
   }
   // Exact subjects already filter by service; a mismatch means a confused or hostile publisher.
   if (parsed.data.service_name !== service) {
-    return invalid(`payload names service ${parsed.data.service_name}`);
+    return invalidNotice(service, `payload names service ${parsed.data.service_name}`);
   }
-  const entry: CachedNotice = { text, notice: copyJson(parsed.data), raw: raw as Record<string, unknown>, verifiedBy: new Set() };
-  lastValid.set(service, entry);
-  return { ok: true, notice: parsed.data, entry };
+  const entry: CachedNotice = {
+    bytes: Uint8Array.prototype.slice.call(data),
+    text,
+    // Frozen, so that every caller can be handed the same one (the schema's output may share `config` with `raw`,
+    // which is frozen with it: nothing changes either).
+    notice: deepFreeze(parsed.data),
+    raw: raw as Record<string, unknown>,
+    checks: new Map(),
+  };
+  remember(service, entry);
+  return { ok: true, entry };
+}
+
+function tooDeep(service: string): Parsed {
+  return invalidNotice(service, `config is nested deeper than ${MAX_NOTICE_CONFIG_DEPTH} levels`);
 }
 
 const UNVERIFIED_REASONS: Record<Exclude<NoticeSignatureCheck, { ok: true }>['reason'], string> = {
@@ -158,13 +185,15 @@ function checkSignature(
 ): { ok: true; verified: boolean; unverified?: ConfigError } {
   if (verifier === undefined) return { ok: true, verified: false };
   const kid = entry.raw.kid;
+  // The key this text is checked with; none for an unsigned notice or an unknown kid (refused without crypto).
   const fingerprint = typeof kid === 'string' ? verifier.fingerprints.get(kid) : undefined;
-  if (fingerprint !== undefined && entry.verifiedBy.has(fingerprint)) return { ok: true, verified: true };
-  const check = verifyNoticeSignature(entry.raw, verifier.keys);
-  if (check.ok) {
-    if (fingerprint !== undefined) entry.verifiedBy.add(fingerprint);
-    return { ok: true, verified: true };
+  let check = fingerprint === undefined ? undefined : entry.checks.get(fingerprint);
+  if (check === undefined) {
+    signatureChecks++;
+    check = verifyNoticeSignature(entry.raw, verifier.keys);
+    if (fingerprint !== undefined) entry.checks.set(fingerprint, check);
   }
+  if (check.ok) return { ok: true, verified: true };
   const kidText = check.kid === undefined ? '' : ` (kid ${JSON.stringify(check.kid.slice(0, 64))})`;
   return {
     ok: true,
