@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
 import type { ChangeSource } from '../runtime/types.js';
 import type { MetricsBatchResult, MetricsCounter, MetricsHistogram, MetricsMeter, MetricsObservable } from './meter.js';
 import type { MetricsEvent } from './metrics-event.js';
-import { type ApiLoad, globalMeter, isNotFound, otelApi } from './otel-api.js';
+import { type ApiLoad, globalMeter, isNotFound, NO_METER_PROVIDER, otelApiForGlobalMeter } from './otel-api.js';
 
 export const INSTRUMENTS = {
   age: 'central_hub.config.age',
@@ -130,14 +130,16 @@ export class ClientMetrics {
 
 /**
  * The client's metrics: with the given meter, else the global one of `@opentelemetry/api`; none (and no
- * cost at all) when the API is not installed or the meter refuses the instruments.
+ * cost at all) when the API is not installed, no meter provider is registered, or the meter refuses the
+ * instruments.
  */
-export function clientMetrics(meter: MetricsMeter | undefined, logger: Logger, load: () => ApiLoad = otelApi): ClientMetrics | undefined {
+export function clientMetrics(meter: MetricsMeter | undefined, logger: Logger, load: () => ApiLoad = otelApiForGlobalMeter): ClientMetrics | undefined {
   let chosen = meter;
   if (chosen === undefined) {
     const found = globalMeter(load());
     if (found.meter === undefined) {
-      if (isNotFound(found.problem)) logger.debug({}, 'metrics off: @opentelemetry/api is not installed');
+      if (found.problem === NO_METER_PROVIDER) logger.debug({}, 'metrics off: no global meter provider is registered');
+      else if (isNotFound(found.problem)) logger.debug({}, 'metrics off: @opentelemetry/api is not installed');
       else logger.warn({ err: String(found.problem) }, 'metrics off: @opentelemetry/api could not be loaded');
       return undefined;
     }
