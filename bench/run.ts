@@ -19,6 +19,8 @@ import { figure4 } from './figures/f4-throughput.js';
 import { figure5 } from './figures/f5-herd.js';
 import { figure6 } from './figures/f6-memory.js';
 import { figure7 } from './figures/f7-startup.js';
+import { figure8 } from './figures/f8-change-cpu.js';
+import { figure9 } from './figures/f9-hub-cold-start.js';
 import { BENCH_DIR, buildWorkers, putConfig, sampleConfig, startHub } from './lib/lab.js';
 import { renderMarkdown } from './lib/report.js';
 import { type FigureResult, log, QUICK, within } from './lib/util.js';
@@ -31,6 +33,8 @@ const FIGURES: Array<[number, string, (ctx: BenchContext) => Promise<FigureResul
   [4, 'hub throughput', figure4, 240_000],
   [3, 'propagation', figure3, 300_000],
   [5, 'herd', figure5, 180_000],
+  [8, 'client CPU per change', figure8, 240_000],
+  [9, 'embedded hub cold start', figure9, 240_000],
 ];
 
 async function main(): Promise<number> {

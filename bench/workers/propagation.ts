@@ -2,7 +2,7 @@
  * Propagation worker: N ConfigClients watching one service through NATS (each with its own connection, or
  * sharing `shared` connections via `nats: { connection }`). Every onChange is stamped with a wall clock
  * (timeOrigin + now, comparable across processes on one machine); once all N clients saw round r the
- * stamps go back to the parent.
+ * stamps go back to the parent. `cpu` answers with the process's CPU time and signature checks (figure 8).
  */
 import type { ServicesMap } from '../../src/options.js';
 import { connect, type NatsConnection } from 'nats';
@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import { z } from 'zod';
 import { ConfigClient } from '../../src/index.js';
+import { noticeSignatureChecks } from '../../src/watch/notice.js';
 
 interface Start {
   type: 'start';
@@ -91,6 +92,10 @@ process.on('message', (raw) => {
   const m = raw as { type: string };
   if (m.type === 'start') {
     start(m as Start).catch((e: unknown) => send({ type: 'failed', error: String((e as Error)?.stack ?? e) }));
+  } else if (m.type === 'cpu') {
+    // Figure 8: this process's CPU so far (user + system, µs) and its signature checks (one per distinct message).
+    const used = process.cpuUsage();
+    send({ type: 'cpu', micros: used.user + used.system, checks: noticeSignatureChecks() });
   } else if (m.type === 'close') {
     void (async () => {
       await Promise.allSettled(clients.map((c) => c.close()));

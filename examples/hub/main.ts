@@ -14,6 +14,7 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(7000),
   DATABASE_URL: z.string().min(1).optional(),
   HUB_DATA_DIR: z.string().min(1).optional(),
+  HUB_PGLITE_TEMPLATE_DIR: z.string().min(1).optional(),
   HUB_PG_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case identifier').optional(),
   NATS_URL: z.string().min(1).optional(),
   NATS_USER: z.string().min(1).optional(),
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
   const hub = await buildHub({
     databaseUrl: env.DATABASE_URL,
     dataDir: env.HUB_DATA_DIR,
+    pgliteTemplateDir: env.HUB_PGLITE_TEMPLATE_DIR === 'off' ? false : env.HUB_PGLITE_TEMPLATE_DIR,
     pgSchema: env.HUB_PG_SCHEMA,
     natsUrl: env.NATS_URL,
     natsOptions,

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { assertSchemaName } from './schema-name.js';
 import type { ListenHandlers, ListenSession, SqlDriver, SqlExecutor } from './sql-driver.js';
 import { SqlStore } from './sql-store.js';
 
@@ -20,11 +21,7 @@ export interface PostgresStoreOptions {
   onError?: ((error: Error) => void) | undefined;
 }
 
-const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
-
-export function assertSchemaName(schema: string): void {
-  if (!SCHEMA_PATTERN.test(schema)) throw new TypeError(`pgSchema must match ${SCHEMA_PATTERN}`);
-}
+export { assertSchemaName } from './schema-name.js';
 
 /** A `pg` Pool with connection, statement, lock and idle-in-transaction timeouts: a sick DB means 503, never a hang. */
 export async function createPostgresStore(options: PostgresStoreOptions): Promise<SqlStore> {
