@@ -6,6 +6,7 @@
  * signed notices of the default fleet setup (`nats.verifyKeys`: the payload is applied, no GET) and the refetch
  * mode (notice → conditional GET → onChange). Signature verification is reported on its own: checks per change
  * per process (counted by the client) and the cost of one check, measured here on the same notice.
+ * `BENCH_PROF=<dir>` writes a `--cpu-prof` profile of each mode's worker there.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -53,7 +54,7 @@ export async function figure8(ctx: BenchContext): Promise<FigureResult> {
   const data: Record<string, unknown> = {};
   let seq = 0;
   for (const mode of ['signed', 'refetch'] as const) {
-    const worker = startWorker('propagation');
+    const worker = startWorker('propagation', process.env.BENCH_PROF ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] } : {});
     try {
       let waiting: { round: number; resolve: () => void } | undefined;
       worker.on('fired', (m) => {

@@ -107,3 +107,5 @@ process.on('message', (raw) => {
   }
 });
 process.on('disconnect', () => process.exit(0));
+// An orderly exit (a --cpu-prof profile is written), not the default termination.
+process.on('SIGTERM', () => process.exit(0));

@@ -3,12 +3,11 @@
  * timeouts far below undici's 300 s defaults, conditional GETs, retries with full-jitter backoff that honour
  * `Retry-After`, and failover across the listed hubs in order.
  */
-import type { Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { ConfigError, HubHttpError, isConfigError } from '../errors.js';
 import { jsonTextExceedsDepth, MAX_CONFIG_DEPTH, valueExceedsDepth } from '../json-depth.js';
 import type { Logger } from '../logger.js';
 import { REPORT_HEADER } from '../fleet/wire.js';
-import { OwnAgent, type RequestDispatcher } from './own-agent.js';
 import { MIN_REVISION_HEADER } from './wire.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry.js';
 import { type ConfigDocument, configDocumentSchema, errorBodySchema } from './wire.js';
@@ -77,7 +76,7 @@ interface AttemptFailure {
 
 export class HubTransport {
   readonly #settings: TransportSettings;
-  readonly #dispatcher: RequestDispatcher;
+  readonly #dispatcher: Dispatcher;
   readonly #ownsDispatcher: boolean;
   readonly #closing = new AbortController();
   /** Index of the hub that answered last; failover starts there so a dead first hub costs one miss, not one per call. */
@@ -90,7 +89,7 @@ export class HubTransport {
     this.#ownsDispatcher = settings.dispatcher === undefined;
     this.#dispatcher =
       settings.dispatcher ??
-      new OwnAgent({
+      new Agent({
         connect: { timeout: settings.connectTimeoutMs },
         headersTimeout: settings.requestTimeoutMs,
         bodyTimeout: settings.requestTimeoutMs,
