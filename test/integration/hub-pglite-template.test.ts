@@ -20,6 +20,14 @@ function templates(dir: string): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.tar'));
 }
 
+/** A first start in `dir` (which writes the template), closed; the template's path. */
+async function templateWrittenIn(dir: string): Promise<string> {
+  const first = await open(dir);
+  expect(first.use()).toBe('written');
+  await first.store.close();
+  return path.join(dir, templates(dir)[0]!);
+}
+
 describe('embedded hub: the PGlite template (bench figure 9)', () => {
   it('the first in-memory start writes the template, the next loads it: migrated, and no data of the first start', async () => {
     const dir = path.join(root, 'fresh');
@@ -42,12 +50,9 @@ describe('embedded hub: the PGlite template (bench figure 9)', () => {
   }, 60_000);
 
   it('a damaged template is replaced and the start still works', async () => {
-    const dir = path.join(root, 'damaged');
-    const first = await open(dir);
-    await first.store.close();
-    const file = path.join(dir, templates(dir)[0]!);
+    const file = await templateWrittenIn(path.join(root, 'damaged'));
     writeFileSync(file, Buffer.alloc(4096, 7), { mode: 0o600 });
-    const second = await open(dir);
+    const second = await open(path.dirname(file));
     expect(second.use()).toBe('written');
     expect(await second.store.migrate()).toEqual([]);
     await second.store.close();
@@ -55,12 +60,9 @@ describe('embedded hub: the PGlite template (bench figure 9)', () => {
   }, 60_000);
 
   it('a template others may write, or a directory others may write, is never loaded', async () => {
-    const dir = path.join(root, 'shared-file');
-    const first = await open(dir);
-    await first.store.close();
-    const file = path.join(dir, templates(dir)[0]!);
+    const file = await templateWrittenIn(path.join(root, 'shared-file'));
     chmodSync(file, 0o666);
-    const second = await open(dir);
+    const second = await open(path.dirname(file));
     expect(second.use()).toBe('written'); // initdb, and a private file in its place
     expect(statSync(file).mode & 0o077).toBe(0);
     await second.store.close();

@@ -5,10 +5,11 @@
  * start on the bench machine (bench figure 9). The data directory it produces is the same every time for one
  * PGlite build, so the first in-memory start on a machine dumps it (`dumpDataDir`, uncompressed: loading a
  * `.tgz` costs its inflate on every start) and every later one loads it (`loadDataDir`) instead. The template
- * holds nothing but `initdb`'s output: the hub's migrations and seed run on top of it as on a fresh database, so
- * a template can never carry one run's data into another. Keyed by the PGlite version; written to a temporary
- * name and renamed, so concurrent starts never read half a file; a template that does not load is deleted and the
- * start falls back to `initdb`.
+ * holds `initdb`'s output and, for a `TemplateVariant`, what its deterministic `prepare` adds (the hub's
+ * migrations): never data — the seed and every write run after it is loaded, so a template can never carry one
+ * run's data into another. Keyed by the PGlite version and the variant's name; written to a temporary name and
+ * renamed, so concurrent starts never read half a file; a template that does not load is deleted and the start
+ * falls back to `initdb`.
  */
 import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -72,7 +73,7 @@ export interface TemplateVariant {
   prepare: (db: PGlite) => Promise<void>;
 }
 
-/** What `openInMemory` did, for the hub's log and the tests. */
+/** What `openInMemory` did (`createPgliteStore`'s `onTemplate`; the tests read it). */
 export type TemplateUse = 'loaded' | 'written' | 'unwritable' | 'off';
 
 /**

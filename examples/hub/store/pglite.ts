@@ -17,7 +17,7 @@ export interface PgliteStoreOptions {
    * keyed by their checksums); pass `false` where a test needs an unmigrated database. @default `<tmpdir>/central-hub-<uid>`
    */
   templateDir?: string | false | undefined;
-  /** Told how the in-memory database was started (for the hub's log). */
+  /** Told how the in-memory database was started (the tests read it). */
   onTemplate?: ((use: TemplateUse) => void) | undefined;
 }
 
