@@ -2,7 +2,7 @@
  * Propagation worker: N ConfigClients watching one service through NATS (each with its own connection, or
  * sharing `shared` connections via `nats: { connection }`). Every onChange is stamped with a wall clock
  * (timeOrigin + now, comparable across processes on one machine); once all N clients saw round r the
- * stamps go back to the parent. `cpu` answers with the process's CPU time and signature checks (figure 8).
+ * stamps go back to the parent. `cpu` answers with the process's CPU time, signature checks and fleet report requests (figure 8).
  */
 import type { ServicesMap } from '../../src/options.js';
 import { connect, type NatsConnection } from 'nats';
@@ -21,6 +21,10 @@ interface Start {
   service: string;
   applyPayload: boolean;
   verifyKeys?: Record<string, string> | undefined;
+  /** false: `fired` carries no stamps (figure 8 counts this process's CPU, the bench's IPC is not the client's). */
+  stamps?: boolean;
+  /** false: the clients send no fleet reports (figure 8's row that separates their cost). */
+  fleetReport?: boolean;
 }
 
 const schema = z.looseObject({ round: z.number().int(), operational: z.looseObject({ batch_size: z.number().int() }) });
@@ -30,9 +34,12 @@ const stamps = new Map<number, number[]>();
 /** GETs this worker's clients sent to the hub, counted by their shared dispatcher. */
 let gets = 0;
 let getsReported = 0;
+/** Fleet report requests (POST, docs/fleet.md §3) this worker's clients sent. */
+let posts = 0;
 const dispatcher = new Agent().compose((dispatch) => (options, handler) => {
-  // GETs only: the fleet report requests (POST, docs/fleet.md §3) are not refetches.
+  // GETs only: the fleet report requests are not refetches.
   if (options.method === 'GET') gets++;
+  else if (options.method === 'POST') posts++;
   return dispatch(options, handler);
 });
 let n = 0;
@@ -54,20 +61,21 @@ async function start(m: Start): Promise<void> {
       // The initial load of 1 000 clients at once is figure 5's subject, not this one's: give it time.
       startupTimeoutMs: 60_000,
       transport: { dispatcher },
+      fleetReport: m.fleetReport ?? true,
       nats,
       services: { [m.service]: { schema } } as ServicesMap,
     });
     clients.push(client);
+    const withStamps = m.stamps !== false;
     client.onChange(m.service, (next) => {
-      const t = performance.timeOrigin + performance.now();
       const r = (next as { round: number }).round;
       const list = stamps.get(r) ?? [];
       stamps.set(r, list);
-      list.push(t);
+      list.push(withStamps ? performance.timeOrigin + performance.now() : 0);
       if (list.length === n) {
         stamps.delete(r);
         // GETs since the last report: the refetches this change caused (0 when the payload is applied).
-        send({ type: 'fired', round: r, stamps: list, gets: gets - getsReported });
+        send(withStamps ? { type: 'fired', round: r, stamps: list, gets: gets - getsReported } : { type: 'fired', round: r });
         getsReported = gets;
       }
     });
@@ -95,7 +103,7 @@ process.on('message', (raw) => {
   } else if (m.type === 'cpu') {
     // Figure 8: this process's CPU so far (user + system, µs) and its signature checks (one per distinct message).
     const used = process.cpuUsage();
-    send({ type: 'cpu', micros: used.user + used.system, checks: noticeSignatureChecks() });
+    send({ type: 'cpu', micros: used.user + used.system, checks: noticeSignatureChecks(), posts });
   } else if (m.type === 'close') {
     void (async () => {
       await Promise.allSettled(clients.map((c) => c.close()));

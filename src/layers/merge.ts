@@ -3,7 +3,7 @@
  * replace. Every leaf of the result remembers which layer it came from.
  */
 import { isForbiddenKey } from '../hub/wire.js';
-import { isPlainObject, type PlainObject } from './paths.js';
+import { isPlainObject, isSharedFrozen, type PlainObject } from './paths.js';
 
 export type LayerName = 'defaults' | 'hub' | 'env';
 
@@ -37,11 +37,34 @@ function merge(
   provenance: Provenance | undefined,
   shared?: LayerName,
 ): PlainObject {
+  if (provenance === undefined && shared !== undefined) {
+    // Only the shared layer has keys (no defaults, no env values): it is the merged value, uncopied.
+    const only = soleLayer(layers);
+    if (only !== undefined && only[0] === shared) return only[1];
+  }
   let value: PlainObject = {};
   for (const [name, layer] of layers) {
     if (layer) value = mergeInto(value, layer, name, '', provenance, name === shared);
   }
   return value;
+}
+
+/** The one layer that has keys, when every other is absent or empty. */
+function soleLayer(layers: ReadonlyArray<readonly [LayerName, PlainObject | undefined]>): readonly [LayerName, PlainObject] | undefined {
+  let only: readonly [LayerName, PlainObject] | undefined;
+  for (const entry of layers) {
+    const layer = entry[1];
+    if (layer === undefined) continue;
+    let empty = true;
+    for (const _ in layer) {
+      empty = false;
+      break;
+    }
+    if (empty) continue;
+    if (only !== undefined) return undefined;
+    only = entry as readonly [LayerName, PlainObject];
+  }
+  return only;
 }
 
 /**
@@ -118,8 +141,17 @@ export function sanitize<T>(value: T): T {
  * Only for a value nobody else holds or changes (a parsed answer, a private notice copy): the result may be it.
  */
 export function sanitizeOwned<T>(value: T): T {
-  return hasForbiddenKey(value, 0) ? sanitize(value) : value;
+  if (typeof value !== 'object' || value === null) return value;
+  if (scannedClean.has(value)) return value;
+  if (hasForbiddenKey(value, 0)) return sanitize(value);
+  // Only a value nothing can change is remembered (it cannot gain a key later). A notice's config is one
+  // frozen object for every client of the process: scanned once or twice, not once per client (figure 8).
+  if (isSharedFrozen(value)) scannedClean.add(value);
+  return value;
 }
+
+/** `freezeShared` values already scanned and found free of forbidden keys. */
+const scannedClean = new WeakSet<object>();
 
 /** Deeper than this the scan gives up and the copy (which drops at any depth) decides. */
 const MAX_SCAN_DEPTH = 256;

@@ -97,10 +97,20 @@ export function changedPaths(prev: unknown, next: unknown, prefix = ''): string[
  * walk (a change used to walk the two trees twice, once to compare and once to name the paths).
  */
 export function changesBetween(prev: unknown, next: unknown): string[] | undefined {
+  // Two values nothing can change: the answer is kept for the next caller with the same two (every client of
+  // the process applying the same notice: bench figure 8), one entry per `prev`.
+  const shared = isSharedFrozen(prev) && isSharedFrozen(next);
+  if (shared) {
+    const known = knownChanges.get(prev as object);
+    if (known !== undefined && known.next === next) return known.paths && [...known.paths];
+  }
   const out: string[] = [];
-  if (!collectChanges(prev, next, '', out)) return undefined;
-  return out.sort();
+  const paths = collectChanges(prev, next, '', out) ? out.sort() : undefined;
+  if (shared) knownChanges.set(prev as object, { next: next as object, paths: paths && [...paths] });
+  return paths;
 }
+
+const knownChanges = new WeakMap<object, { next: object; paths: string[] | undefined }>();
 
 /**
  * Pushes the changed paths below `prefix` and returns `!deepEqual(prev, next)`. The two differ only where a
@@ -147,4 +157,30 @@ export function deepFreeze<T>(value: T): T {
     for (const child of Object.values(value)) deepFreeze(child);
   }
   return value;
+}
+
+/** Values `freezeShared` froze to the last leaf: they can never change, so what is computed from them can be kept. */
+const sharedFrozen = new WeakSet<object>();
+
+/**
+ * Freezes `value` to the last leaf (an already frozen node is walked into too: it may hold unfrozen children)
+ * and remembers each node, so that pure results computed from it can be shared (`changesBetween`). For values many
+ * callers hold: a notice's config is one object for every client of the process (watch/notice-cache.ts).
+ */
+export function freezeShared<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || sharedFrozen.has(value)) return value;
+  freezeAll(value);
+  return value;
+}
+
+/** Every node is remembered, not only the root: a notice is frozen whole, its `config` is what the runtime holds. */
+function freezeAll(value: object): void {
+  Object.freeze(value);
+  for (const child of Object.values(value)) if (typeof child === 'object' && child !== null && !sharedFrozen.has(child)) freezeAll(child);
+  sharedFrozen.add(value);
+}
+
+/** True when `freezeShared` froze `value`: nothing in it can change. */
+export function isSharedFrozen(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && sharedFrozen.has(value);
 }

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { ConfigInvalidError, type ConfigIssue } from '../errors.js';
 import type { EnvLayer } from './env.js';
 import { type LayerName, mergeLayers, mergeValues, type Provenance, sanitizeOwned } from './merge.js';
-import { deepFreeze, hasPath, isPlainObject, type PlainObject, splitPath, withoutPath } from './paths.js';
+import { deepFreeze, freezeShared, hasPath, isPlainObject, type PlainObject, splitPath, withoutPath } from './paths.js';
 
 export interface ResolveInput {
   service: string;
@@ -61,7 +61,7 @@ export function stripCriticalPaths(
  */
 export function resolveConfig(input: ResolveInput): Resolved {
   const stripped = stripCriticalPaths(input.hub && sanitizeOwned(input.hub), input.criticalPaths);
-  const hub = stripped.hub && deepFreeze(stripped.hub);
+  const hub = stripped.hub && freezeShared(stripped.hub);
   const dropped = stripped.dropped;
   const layers: Array<readonly [LayerName, PlainObject | undefined]> = [
     ['defaults', input.defaults],

@@ -9,7 +9,7 @@ import { ConfigError } from '../errors.js';
 import { loadNoticePublicKey, NOTICE_KEY_ID_PATTERN, type NoticeSignatureCheck, verifyNoticeSignature } from '../hub/notice-signature.js';
 import { type Notice, noticeSchema } from '../hub/wire.js';
 import { jsonTextExceedsDepth as jsonNestingExceeds } from '../json-depth.js';
-import { deepFreeze } from '../layers/paths.js';
+import { freezeShared } from '../layers/paths.js';
 import { type CachedNotice, findByBytes, findByText, remember } from './notice-cache.js';
 
 /** 1 MiB: far above any real config, low enough that a hostile publisher cannot make us parse megabytes. */
@@ -159,7 +159,7 @@ function parse(service: string, data: Uint8Array, maxBytes: number): Parsed {
     text,
     // Frozen, so that every caller can be handed the same one (the schema's output may share `config` with `raw`,
     // which is frozen with it: nothing changes either).
-    notice: deepFreeze(parsed.data),
+    notice: freezeShared(parsed.data),
     raw: raw as Record<string, unknown>,
     checks: new Map(),
   };
