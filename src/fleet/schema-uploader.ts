@@ -39,6 +39,14 @@ export function unknownHashes(value: string | string[] | undefined): string[] {
     .filter((part) => SCHEMA_HASH_PATTERN.test(part));
 }
 
+/**
+ * Uploads in flight in this process, by `<hub URL>\n<hash>`. Clients of one process usually hold the same
+ * schemas, and a fleet starting at once hears "unknown" in every first answer (bench figure 5: 250 clients per
+ * process): one PUT per process and hub, not one per client. The others skip it; if it fails, the hub names
+ * the hash again in their next answer and they upload it then.
+ */
+const inFlightInProcess = new Set<string>();
+
 export class SchemaUploader {
   readonly #deps: SchemaUploaderDeps;
   /** By `<hub URL>\n<hash>`. */
@@ -58,16 +66,21 @@ export class SchemaUploader {
       const now = this.#deps.now();
       // An answer that names the hash while its upload is in flight (or just done) is not a new request.
       if (state && (state.inFlight || now - state.lastAttemptAt < UPLOAD_RETRY_MS)) continue;
+      if (inFlightInProcess.has(key)) continue;
       const next: UploadState = { inFlight: true, lastAttemptAt: now };
       this.#uploads.set(key, next);
+      inFlightInProcess.add(key);
       const header = reportHeader();
       const headers: Record<string, string> = header?.value === undefined ? {} : { [REPORT_HEADER]: header.value };
-      void this.#deps.routes
-        .send(hubUrl, { method: 'PUT', path: `api/v1/schemas/${hash}`, body: schema.body, headers }, 'upload', service)
-        .then((outcome) => {
+      const request = { method: 'PUT', path: `api/v1/schemas/${hash}`, body: schema.body, headers } as const;
+      // Sent after the answer that asked for it is handled: the upload is not on the path of that `get`.
+      setImmediate(() => {
+        void this.#deps.routes.send(hubUrl, request, 'upload', service).then((outcome) => {
           next.inFlight = false;
+          inFlightInProcess.delete(key);
           if (outcome === 'accepted') header?.commit();
         });
+      });
     }
   }
 }

@@ -218,6 +218,26 @@ describe('schema uploads', () => {
     expect(fleetCountersOf(client)).toEqual({ uploads: 1, uploadFailures: 0, reports: 0, reportFailures: 0 });
   });
 
+  it('clients of one process starting at once upload a schema the hub does not know once, not once per client', async () => {
+    const hub = useHub();
+    hub.headers = { 'x-config-schema-unknown': HASH };
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    lab.agent.use(
+      http.put(`${HUB}/api/v1/schemas/:hash`, async () => {
+        await held;
+        return HttpResponse.json({}, { status: 201 });
+      }),
+    );
+    const clients = Array.from({ length: 5 }, () => makeClient());
+    await Promise.all(clients.map((c) => c.get(SERVICE)));
+    await vi.waitFor(() => expect(requestsOf('PUT')).toHaveLength(1));
+    await sleep(20);
+    expect(requestsOf('PUT')).toHaveLength(1);
+    release();
+    await vi.waitFor(() => expect(clients.reduce((n, c) => n + (fleetCountersOf(c)?.uploads ?? 0), 0)).toBe(1));
+  });
+
   it('uploads to the hub that asked: another hub is asked separately', async () => {
     const hub = useHub();
     const hub2 = useHub(HUB2);
