@@ -7,7 +7,7 @@ export default {
   coverageAnalysis: 'perTest',
   mutate: ['src/**/*.ts'],
   // The build output, benchmarks and local data are not needed in the sandbox.
-  ignorePatterns: ['dist', 'bench', 'coverage', '.hub-data', '.snapshots', '.central-hub-config', '*.tgz'],
+  ignorePatterns: ['dist', 'bench', 'coverage', 'reports', '.hub-data', '.snapshots', '.central-hub-config', '*.tgz'],
   tempDirName: 'reports/stryker-tmp',
   incremental: true,
   incrementalFile: 'reports/stryker-incremental.json',

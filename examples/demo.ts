@@ -178,7 +178,6 @@ async function patchConfig(url: string, apiKey: string, patch: unknown, reason: 
 
 interface HubReply {
   status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: the demo prints what the hub answers
   body: any;
 }
 

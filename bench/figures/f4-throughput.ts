@@ -99,7 +99,6 @@ export async function figure4(ctx: BenchContext): Promise<FigureResult> {
       '304: % of ceiling': round((100 * r.nm.requests.average) / base.nm.requests.average, 1),
     }));
     const share = (name: string, kind: 'ok' | 'nm'): number => results[name]![kind].requests.average / base[kind].requests.average;
-    const pgShare = share('hub, PostgreSQL', 'ok');
     const reporting = results[`hub, PostgreSQL, ${REPORTERS} reporting clients`]!;
     const reportingShare = reporting.ok.requests.average / results['hub, PostgreSQL']!.ok.requests.average;
     return {

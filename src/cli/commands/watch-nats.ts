@@ -26,10 +26,13 @@ export async function openNotices(ctx: CommandContext, url: string, trigger: () 
     throw new CliError(3, `NATS ${url} unreachable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   const subject = subjectFor(ctx.service);
+  let subscribed = false;
+  let refused: Error | undefined;
   nc.subscribe(subject, {
     callback: (error) => {
-      if (error !== null) ctx.err(`# NATS subscription to ${subject} failed: ${error.message}`);
-      else void trigger();
+      if (error === null) void trigger();
+      else if (subscribed) ctx.err(`# NATS subscription to ${subject} failed: ${error.message}`);
+      else refused = error;
     },
   });
   void (async () => {
@@ -45,6 +48,14 @@ export async function openNotices(ctx: CommandContext, url: string, trigger: () 
   // A change committed before the subscription reached the server has no notice for us: flush, refetch once,
   // and only then say that every later change will be seen.
   await nc.flush();
+  // The server answers a subscription it refuses (permissions) before the flush's PONG: a watch that went
+  // on would never see a change (without --interval-ms, nothing else would tell it).
+  if (refused !== undefined) {
+    await nc.close().catch(() => undefined);
+    const message = `NATS refused the subscription to ${subject}: ${refused.message}`;
+    throw new CliError(1, message, { cause: refused, json: { error: { status: null, detail: message } } });
+  }
+  subscribed = true;
   await trigger();
   ctx.err(`# subscribed to ${subject} at ${url}`);
   return {
