@@ -659,6 +659,17 @@ describe('watch --nats (a real nats-server)', () => {
       const connz = await server.monitor<{ connections: Array<{ name?: string }> }>('connz');
       expect(connz.connections).toEqual([]);
     });
+
+    it('with --json a refused subscription prints {error: {status: null, detail}} as the last line, the cause kept off stdout', async () => {
+      hubAt(DENIED, { revision: 1 });
+      const { code, stdout } = await run(['watch', DENIED, '--nats', server.url, '--json']);
+      expect(code).toBe(1);
+      const lines = stdout.trimEnd().split('\n');
+      expect(JSON.parse(lines.at(-1)!)).toEqual({
+        error: { status: null, detail: `NATS refused the subscription to config.update.${DENIED}: 'Permissions Violation for Subscription to "config.update.${DENIED}"'` },
+      });
+      expect(configGets(DENIED)).toHaveLength(1);
+    });
   });
 });
 
