@@ -215,7 +215,9 @@ describe('schema uploads', () => {
     // Sent when the answer came, before it was applied: the state the GET reported.
     expect(reportOf(puts[0]!).services).toEqual({ [SERVICE]: { revision: null, source: null, stale: true, error: null, schema: HASH } });
     expect(await puts[0]!.text()).toBe(exportSchema(schema, definition.defaults, ['database.password']).body);
-    expect(fleetCountersOf(client)).toEqual({ uploads: 1, uploadFailures: 0, reports: 0, reportFailures: 0 });
+    // Uploads only: the change report the first answer scheduled goes after a random delay below 1 s, which
+    // a slow run (a mutation sandbox) can reach before this line.
+    expect(fleetCountersOf(client)).toMatchObject({ uploads: 1, uploadFailures: 0 });
   });
 
   it('clients of one process starting at once upload a schema the hub does not know once, not once per client', async () => {
