@@ -32,6 +32,7 @@ import { createMswAgent, type MswAgent } from '../helpers/lab/msw-undici.js';
 import { type NatsServerHandle, startNatsServer } from '../helpers/lab/nats-server.js';
 import { freePort } from '../helpers/lab/ports.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/lab/tcp-proxy.js';
+import { bounded, sleep, waitFor } from '../helpers/settle.js';
 
 const HUB = 'http://hub.test';
 const API = `${HUB}/api/v1/config`;
@@ -41,29 +42,6 @@ const SHARED_NATS = 'nats://127.0.0.1:4222';
 /** 2025-10-09T08:53:20Z: `updated_at` of revision r is T0 + r ms (the milliseconds are not printed). */
 const T0 = 1_760_000_000_000;
 const AT = '2025-10-09T08:53:20Z';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-/** `promise`, or a failure after `ms`: a mutant that makes the watch hang fails fast instead of timing out. */
-async function bounded<T>(promise: Promise<T>, what: string, ms = 3_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 let agent: MswAgent;
 const cleanups: Array<() => Promise<unknown>> = [];

@@ -15,19 +15,10 @@ import { signNotice } from '../../src/hub/notice-signature.js';
 import { ConfigClient, type ConfigClientOptions, type ConfigError, type ServicesMap } from '../../src/index.js';
 import { startTcpProxy } from '../helpers/lab/tcp-proxy.js';
 import { useMswClients } from '../helpers/msw-clients.js';
+import { sleep, waitFor } from '../helpers/settle.js';
 
 const HUB = 'http://hub.test';
 const SHARED_NATS = 'nats://127.0.0.1:4222';
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 const lab = useMswClients('chc-mut-client-');
 
 /** The hub's document for `service`: `state.revision` and `state.config`, changed by the test. */

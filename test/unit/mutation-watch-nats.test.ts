@@ -23,32 +23,10 @@ import { type NatsState, NatsWatcher, type NatsWatcherOptions } from '../../src/
 import { NATS_SERVER_BIN, type NatsServerHandle, startNatsServer } from '../helpers/lab/nats-server.js';
 import { freePort, waitForPort } from '../helpers/lab/ports.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/lab/tcp-proxy.js';
+import { bounded, sleep, waitFor } from '../helpers/settle.js';
 
 const SHARED_NATS = 'nats://127.0.0.1:4222';
 const enc = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-/** `promise`, or a failure after `ms`: a mutant that makes start() or close() hang fails fast instead of timing out. */
-async function bounded<T>(promise: Promise<T>, what: string, ms = 3_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Unique per test: the shared server is shared with parallel test files. */
 function names(): { prefix: string; a: string; b: string } {
   const id = randomUUID().slice(0, 8);
