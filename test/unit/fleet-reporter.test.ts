@@ -307,7 +307,9 @@ describe('schema uploads', () => {
     await client.refresh(SERVICE);
     await sleep(20);
     expect(requestsOf('PUT')).toHaveLength(3);
-    expect(fleetCountersOf(client)).toEqual({ uploads: 1, uploadFailures: 2, reports: 0, reportFailures: 0 });
+    // Upload counters only: the change report the first answer schedules goes after a random delay below 1 s,
+    // which a slow run (a Stryker dry run under load) reaches before this line.
+    expect(fleetCountersOf(client)).toMatchObject({ uploads: 1, uploadFailures: 2 });
   });
 
   it('uploads again a schema it uploaded when the hub names it unknown again, at most every 30 s (the hub lost it)', async () => {
