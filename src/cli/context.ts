@@ -80,7 +80,7 @@ export class CommandContext {
       if (stdin === undefined || stdin.isTTY === true) {
         throw new UsageError(`${this.command} needs the ${what}: pass --file F or pipe the JSON on stdin`, this.command);
       }
-      text = await readStream(stdin);
+      text = await readStream(stdin, this.command);
     } else {
       try {
         text = await readFile(file, 'utf8');
@@ -103,13 +103,13 @@ export class CommandContext {
   }
 }
 
-async function readStream(stream: InputStream): Promise<string> {
+async function readStream(stream: InputStream, command: string): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
     size += buffer.length;
-    if (size > MAX_INPUT_BYTES) throw new UsageError(`stdin is larger than ${MAX_INPUT_BYTES} bytes`);
+    if (size > MAX_INPUT_BYTES) throw new UsageError(`stdin is larger than ${MAX_INPUT_BYTES} bytes`, command);
     chunks.push(buffer);
   }
   return Buffer.concat(chunks).toString('utf8');

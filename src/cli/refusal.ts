@@ -6,7 +6,9 @@
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v) ?? String(v));
-const short = (hash: unknown): string => (typeof hash === 'string' && hash.length > 12 ? `${hash.slice(0, 12)}…` : text(hash));
+// An older hub (or a consumer that never reported one) sends no hash: '?', as for an unknown instance count.
+const short = (hash: unknown): string =>
+  hash === undefined || hash === null ? '?' : typeof hash === 'string' && hash.length > 12 ? `${hash.slice(0, 12)}…` : text(hash);
 
 /** One line per issue: `  operational.batch_size: must be > 0 (exclusiveMinimum)`. */
 export function issueLines(issues: unknown, indent = '  '): string[] {

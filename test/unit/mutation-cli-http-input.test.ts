@@ -432,6 +432,14 @@ describe('readObject: the JSON object of --file, "-" or stdin', () => {
     expect(readPast).toBe(false);
   });
 
+  it("stdin over MAX_INPUT_BYTES names the command's own help page, as every other input error does", async () => {
+    expect(await run(['set', SVC], { stdin: objectOfBytes(MAX_INPUT_BYTES + 1) })).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `central-hub: stdin is larger than ${MAX_INPUT_BYTES} bytes\nRun 'central-hub help set' for usage.\n`,
+    });
+  });
+
   it('each command names what it reads (the whole config, the merge patch, the config to check)', async () => {
     const hint = (command: string) => `Run 'central-hub help ${command}' for usage.\n`;
     expect(await run(['set', SVC], { stdin: '' })).toEqual({ code: 2, stdout: '', stderr: `central-hub: stdin is empty: expected a JSON object (the whole config)\n${hint('set')}` });
@@ -505,7 +513,7 @@ describe('refusal lines', () => {
       '  schema 123456789012, 1 instance(s)',
       '  schema 123456789012…, ? instance(s)',
       '  schema abc, ? instance(s): 7',
-      '  schema undefined, ? instance(s)',
+      '  schema ?, ? instance(s)',
     ]);
   });
 
@@ -817,11 +825,8 @@ describe('a 412 conflict', () => {
     });
   });
 
-  it.each([
-    ['is not in the recent history', [entry(9, { a: 3 }), entry(8, { a: 2 })]],
-    ['is a delete (no config)', [entry(9, { a: 3 }), entry(5, null, 'deleted')]],
-  ])('a patch based on --if-match N whose revision %s: no diff, and no "differs" line (a patch is not the config)', async (_, history) => {
-    agent.use(reads(() => HttpResponse.json(doc(9, { a: 3 }))), historyOf(...history), conflictOn('patch', { detail: 'revision mismatch', revision: 9 }));
+  it('a patch based on --if-match N whose revision is not in the recent history: no diff, and no "differs" line (a patch is not the config)', async () => {
+    agent.use(reads(() => HttpResponse.json(doc(9, { a: 3 }))), historyOf(entry(9, { a: 3 }), entry(8, { a: 2 })), conflictOn('patch', { detail: 'revision mismatch', revision: 9 }));
     expect(await run(['patch', SVC, '--if-match', '5'], { stdin: '{"b":1}' })).toEqual({
       code: 1,
       stdout: '',
@@ -833,6 +838,20 @@ describe('a 412 conflict', () => {
         '',
       ].join('\n'),
     });
+  });
+
+  it('a patch based on --if-match N whose revision is a delete: said so, and the diff starts from an empty config (--json: every path added)', async () => {
+    const hub = () =>
+      serving(reads(() => HttpResponse.json(doc(9, { a: 3 }))), historyOf(entry(9, { a: 3 }), entry(5, null, 'deleted')), conflictOn('patch', { detail: 'revision mismatch', revision: 9 }));
+    hub();
+    const { code, stderr } = await run(['patch', SVC, '--if-match', '5'], { stdin: '{"b":1}' });
+    expect(code).toBe(1);
+    expect(stderr).toContain('(revision 5 was a delete: the diff starts from an empty config)\nwhat changed meanwhile:\n');
+    expect(stderr).toContain('+  "a": 3');
+    expect(stderr).not.toContain('not in the recent history');
+    hub();
+    const json = await run(['patch', SVC, '--if-match', '5', '--json'], { stdin: '{"b":1}' });
+    expect(JSON.parse(json.stdout).error.changes).toEqual([{ path: 'a', op: 'add', to: 3 }]);
   });
 
   it('where my config differs from the current one, a top-level key "" is shown as (root)', async () => {

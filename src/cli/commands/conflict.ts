@@ -31,9 +31,12 @@ export async function conflictError(ctx: CommandContext, base: Base, refusal: Hu
     details.push(
       printable(`the hub is at revision ${cell(doc.revision)} now (version ${cell(doc.version)}, updated ${formatTime(doc.updated_at)})`),
     );
-    if (baseConfig !== undefined && baseConfig !== null) {
-      changes = changedPaths(baseConfig, doc.config);
-      const diff = renderDiff(unifiedJsonDiff(baseConfig, doc.config), `${service}@${base.revision} (your base)`, `${service}@${cell(doc.revision)} (current)`, palette);
+    if (baseConfig !== undefined) {
+      // A base revision that is a delete held no config: everything the hub holds now came meanwhile.
+      if (baseConfig === null) details.push(`(revision ${base.revision} was a delete: the diff starts from an empty config)`);
+      const from = baseConfig ?? {};
+      changes = changedPaths(from, doc.config);
+      const diff = renderDiff(unifiedJsonDiff(from, doc.config), `${service}@${base.revision} (your base)`, `${service}@${cell(doc.revision)} (current)`, palette);
       details.push(`what changed meanwhile:`, ...(diff.length > 0 ? diff : ['  (the config is the same; only its revision moved)']));
     } else {
       details.push(`(revision ${base.revision} is not in the recent history: no diff)`);
