@@ -191,14 +191,15 @@ describe('H3/H6: hub process killed after COMMIT, and SIGTERM under load', () =>
     let hub = await startHubProcess(l.env, { timeoutMs: 60_000 });
     for (const s of services) expect((await write(hub.url, 'POST', s, 0)).status).toBe(201);
     let inDoubtTotal = 0;
-    let answeredBeforeKill = 0;
+    /** Writes answered while NATS was paused, before the kill: possible only once the hub's publish wait (2 s) ran out. */
+    const answeredBeforeKill: Array<{ status: number | string; broadcast: string | undefined }> = [];
     for (let round = 1; round <= 2; round++) {
       const before = (await committed(l)).revisions.length;
       l.nats.pause();
       let killing = false;
       const writes = services.map((s, i) =>
         write(hub.url, 'POST', s, round * 1000 + i).then((r) => {
-          if (!killing) answeredBeforeKill++;
+          if (!killing) answeredBeforeKill.push({ status: r.status, broadcast: r.json?.broadcast });
           return r;
         }),
       );
@@ -227,7 +228,13 @@ describe('H3/H6: hub process killed after COMMIT, and SIGTERM under load', () =>
     await hub.stop();
     // The window was really "after COMMIT, before the response".
     expectLive('H3', 'writes committed but unanswered at the SIGKILL (the window was hit)', inDoubtTotal);
-    expect(answeredBeforeKill).toBe(0);
+    // On a loaded machine the 10 commits can spread over more than the hub's 2 s publish wait: a write answered
+    // before the kill is then one whose publish timed out, and it must say so — never "sent" while NATS was paused.
+    recordFigure({ row: 'H3', name: 'writes answered before the kill (publish wait ran out)', value: answeredBeforeKill.length, unit: 'count' });
+    for (const a of answeredBeforeKill) {
+      expect(a.status).toBe(200);
+      expect(['failed', 'unavailable']).toContain(a.broadcast);
+    }
   }, 150_000);
 
   it('H6: SIGTERM under 50 writes/s: in-flight writes finish, no 500, exit 0, outbox flushed, every ack committed', async () => {
