@@ -1,7 +1,8 @@
 /**
- * C12, against the real reference hub (its own process, PGlite in memory): 1 000 × create/get/close (own undici Agent, NATS watcher on a private nats-server, poll timer, snapshot
- * writes) and 10 000 × onChange/unsubscribe → no growth in heap, sockets, timers or NATS subscriptions, and a
- * process that only used a client exits by itself after close().
+ * C12, against the real reference hub (its own process, PGlite in memory): 1 000 × create/get/close (own undici
+ * Agent, NATS watcher on a private nats-server, poll timer, snapshot writes) and 10 000 × onChange/unsubscribe →
+ * no growth in heap, sockets, timers or NATS subscriptions, and a process that only used a client exits by itself
+ * after close().
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigClient } from '../../src/index.js';
 import {
   cleanupLab,
-  type HubProcess,
   type NatsServerHandle,
   REPO_ROOT,
   sleep,
@@ -28,9 +28,8 @@ import { expectLive } from './liveness.js';
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-// The real reference hub, as its own process (PGlite in memory): its heap and sockets are not ours, so the
-// growth measured below is the client's alone.
-let hub: HubProcess;
+// The real reference hub, as its own process (PGlite in memory; cleanupLab stops it): its heap and sockets are not
+// ours, so the growth measured below is the client's alone.
 let hubUrl: string;
 let nats: NatsServerHandle;
 let snapshotRoot: string;
@@ -48,8 +47,7 @@ async function hubGets(): Promise<number> {
 beforeAll(async () => {
   snapshotRoot = await mkdtemp(join(tmpdir(), 'chaos-life-'));
   nats = await startNatsServer();
-  hub = await startHubProcess({ DISABLE_AUTH: 'true', HUB_LOG_LEVEL: 'warn', NATS_URL: nats.url }, { timeoutMs: 60_000 });
-  hubUrl = hub.url;
+  ({ url: hubUrl } = await startHubProcess({ DISABLE_AUTH: 'true', HUB_LOG_LEVEL: 'warn', NATS_URL: nats.url }, { timeoutMs: 60_000 }));
   const res = await fetch(`${hubUrl}/api/v1/config/${service}?updated_by=c12`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
